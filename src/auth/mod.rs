@@ -1,0 +1,2 @@
+//! auth: see the README's design section.
+pub mod config;

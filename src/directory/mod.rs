@@ -1,0 +1,2 @@
+//! directory: see the README's design section.
+pub mod config;

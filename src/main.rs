@@ -1,0 +1,3 @@
+fn main() {
+    println!("mssante-gateway: not yet");
+}

@@ -1,0 +1,7 @@
+//! Configuration section for this module (`[policy]` in the TOML file).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {}

@@ -1,0 +1,2 @@
+//! policy: see the README's design section.
+pub mod config;
