@@ -3,7 +3,16 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
+pub mod config;
 pub mod directory;
+pub mod mta;
 pub mod policy;
+pub mod proxy;
 pub mod sandbox;
+pub mod server;
 pub mod soap;
+pub mod telemetry;
+pub mod mail;
+pub mod portal;
+pub mod store;

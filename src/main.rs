@@ -1,3 +1,93 @@
-fn main() {
-    println!("mssante-gateway: not yet");
+//! mssante-gateway command line: parse, then dispatch to `cli::*`.
+
+use clap::{Parser, Subcommand};
+use mssante_gateway::cli;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mssante-gateway",
+    version,
+    about = "MSSanté gateway in front of a Zimbra store"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// TOML configuration file (GATEWAY_* variables override it).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the Zimbra-compatible sandbox store (tests, demo).
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: SocketAddr,
+        /// Sandbox data file (accounts, mail); built-in demo data otherwise.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Sandbox and gateway in one process; prints where to log in.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Password of the demo accounts (random and printed when absent).
+        #[arg(long)]
+        demo_password: Option<String>,
+    },
+    /// Check a configuration file: print it (secrets redacted) or the errors.
+    CheckConfig { file: PathBuf },
+    /// Print the configuration reference (for the README).
+    #[command(hide = true)]
+    ConfigReference,
+    /// Annuaire: import the national extraction to LDIF, check the LDAP connection.
+    Annuaire(mssante_gateway::directory::AnnuaireArgs),
+    /// Postfix policy service: refuses recipients outside the MSSanté trust space (M8).
+    MtaPolicy(mssante_gateway::mta::MtaPolicyArgs),
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => cli::serve::run(&config).await,
+            Command::Sandbox { listen, data } => cli::sandbox::run(listen, data.as_deref()).await,
+            Command::Demo {
+                listen,
+                demo_password,
+            } => cli::demo::run(listen, demo_password).await,
+            Command::CheckConfig { file } => return Ok(cli::check_config::run(&file)),
+            Command::ConfigReference => {
+                print!("{}", mssante_gateway::config::render_reference());
+                Ok(())
+            }
+            Command::Annuaire(args) => mssante_gateway::directory::run_annuaire_cli(args),
+            Command::MtaPolicy(args) => mssante_gateway::mta::run_cli(args).await,
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,7 +1,220 @@
 //! Configuration section for this module (`[auth]` in the TOML file).
+//!
+//! Defaults follow Authelia's (auth-gateways.md §8): regulation 3 failures / 2 min
+//! → 5 min ban, TOTP SHA1/6/30 s/skew 1, sessions regenerated after each factor.
 
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
+/// `[auth]`: login portal, second factor, sessions, regulation, state and mail.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {}
+pub struct AuthConfig {
+    /// Mail domain appended to a bare `prénom.nom` so that every login of a user
+    /// maps to one key in the stores (e.g. `mssante.example.fr`).
+    pub login_domain: Option<String>,
+    /// Operator shown on pages, in emails and as the TOTP issuer.
+    pub operator: OperatorConfig,
+    /// Gateway session cookie and timeouts.
+    pub session: SessionConfig,
+    /// TOTP application second factor.
+    pub totp: TotpConfig,
+    /// Codes sent by email (second factor and contact-address confirmation).
+    pub email_code: EmailCodeConfig,
+    /// Recovery codes for a lost phone.
+    pub recovery: RecoveryConfig,
+    /// First-connection / forgotten-password links.
+    pub reset: ResetConfig,
+    /// Brute-force regulation and endpoint rate limits.
+    pub regulation: RegulationConfig,
+    /// Short-lived and durable state backends.
+    pub store: crate::store::StoreConfig,
+    /// Outgoing SMTP for codes and links.
+    pub mail: crate::mail::MailConfig,
+}
+
+/// `[auth.operator]`: who runs the service.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorConfig {
+    /// Operator name (page titles, email signature, TOTP issuer; no `:` allowed).
+    pub name: String,
+    /// Optional logo URL shown on the portal (same origin or data: URI).
+    pub logo_url: Option<String>,
+    /// Assistance phone number shown on the portal.
+    pub support_phone: Option<String>,
+    /// Assistance email address shown on the portal.
+    pub support_email: Option<String>,
+    /// Public base URL of the gateway (links in emails), e.g. `https://messagerie.example.fr`.
+    pub public_url: String,
+    /// Show the Pro Santé Connect button (only when PSC is configured).
+    pub psc_enabled: bool,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        OperatorConfig {
+            name: "Messagerie MSSanté".into(),
+            logo_url: None,
+            support_phone: None,
+            support_email: None,
+            public_url: "https://localhost".into(),
+            psc_enabled: false,
+        }
+    }
+}
+
+/// `[auth.session]`: the gateway-owned session.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Absolute lifetime of a session in seconds, whatever the activity (default 10 h, a working day).
+    pub absolute_lifetime_secs: u64,
+    /// Inactivity timeout in seconds; background polling does not count (default 30 min).
+    pub inactivity_timeout_secs: u64,
+    /// Lifetime of a half-done login (password checked, OTP pending), seconds (default 5 min).
+    pub pending_login_secs: u64,
+    /// Activity is written back at most this often, seconds (avoids a store write per request).
+    pub touch_interval_secs: u64,
+    /// Plain-HTTP loopback demo only: drop `Secure` and the `__Host-` prefix. Never in production.
+    pub insecure_loopback_demo: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            absolute_lifetime_secs: 10 * 3600,
+            inactivity_timeout_secs: 30 * 60,
+            pending_login_secs: 5 * 60,
+            touch_interval_secs: 30,
+            insecure_loopback_demo: false,
+        }
+    }
+}
+
+/// `[auth.totp]`: RFC 6238 parameters (SHA1 only: some apps silently ignore others).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfig {
+    /// Code length (6 or 8).
+    pub digits: u8,
+    /// Time step in seconds.
+    pub period_secs: u64,
+    /// Accepted steps before and after the current one (clock skew).
+    pub skew: u8,
+}
+
+impl Default for TotpConfig {
+    fn default() -> Self {
+        TotpConfig {
+            digits: 6,
+            period_secs: 30,
+            skew: 1,
+        }
+    }
+}
+
+/// `[auth.email_code]`: codes sent to the contact address (never the protected mailbox).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailCodeConfig {
+    /// Number of digits.
+    pub length: u8,
+    /// Validity in seconds (default 10 min).
+    pub validity_secs: u64,
+    /// Wrong attempts before the code is destroyed.
+    pub max_attempts: u32,
+}
+
+impl Default for EmailCodeConfig {
+    fn default() -> Self {
+        EmailCodeConfig {
+            length: 6,
+            validity_secs: 600,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// `[auth.recovery]`: single-use recovery codes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// How many codes are generated at once.
+    pub count: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig { count: 10 }
+    }
+}
+
+/// `[auth.reset]`: first connection and forgotten password.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResetConfig {
+    /// Validity of the emailed link in seconds (default 1 h).
+    pub link_validity_secs: u64,
+    /// Path of the admin credentials file (`user:password`) used for SetPasswordRequest.
+    pub admin_credentials_file: Option<PathBuf>,
+}
+
+impl Default for ResetConfig {
+    fn default() -> Self {
+        ResetConfig {
+            link_validity_secs: 3600,
+            admin_credentials_file: None,
+        }
+    }
+}
+
+/// `[auth.regulation]`: bans after repeated failures, rate limits per endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegulationConfig {
+    /// Failures within `find_time_secs` that trigger a ban; 0 disables bans.
+    pub max_retries: u64,
+    /// Window in which failures are counted, seconds.
+    pub find_time_secs: u64,
+    /// Ban duration, seconds.
+    pub ban_time_secs: u64,
+    /// Second-factor submissions allowed per client address per minute.
+    pub otp_per_minute: u64,
+    /// Emailed codes allowed per account per 10 minutes (resend throttle).
+    pub email_code_per_10min: u64,
+    /// Reset / first-connection requests allowed per client address per 10 minutes.
+    pub reset_per_10min: u64,
+    /// Minimum answer time of a failed login, milliseconds (hides timing differences).
+    pub failure_min_delay_ms: u64,
+}
+
+impl Default for RegulationConfig {
+    fn default() -> Self {
+        RegulationConfig {
+            max_retries: 3,
+            find_time_secs: 120,
+            ban_time_secs: 300,
+            otp_per_minute: 30,
+            email_code_per_10min: 5,
+            reset_per_10min: 5,
+            failure_min_delay_ms: 500,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let c: AuthConfig = toml::from_str("").unwrap();
+        assert_eq!(c.regulation.max_retries, 3);
+        assert_eq!(c.totp.skew, 1);
+        let c: AuthConfig = toml::from_str("[session]\ninactivity_timeout_secs = 60\n").unwrap();
+        assert_eq!(c.session.inactivity_timeout_secs, 60);
+        assert!(toml::from_str::<AuthConfig>("[session]\nbogus = 1\n").is_err());
+        assert!(toml::from_str::<AuthConfig>("bogus = 1\n").is_err());
+    }
+}

@@ -1,2 +1,16 @@
-//! auth: see the README's design section.
+//! auth: sessions, second factor (TOTP, emailed codes, recovery codes), regulation,
+//! upstream login calls and Zimbra's SOAP two-factor protocol.
+pub mod clock;
 pub mod config;
+pub mod otp;
+pub mod regulation;
+pub mod second_factor;
+pub mod secret;
+pub mod session;
+pub mod soap2fa;
+pub mod token_strip;
+pub mod upstream;
+pub mod user;
+
+#[cfg(test)]
+pub mod test_support;

@@ -267,6 +267,40 @@ impl Element {
     }
 }
 
+/// An XML 1.0 NCName (a name without `:`): every name a Zimbra client sends is
+/// one, and anything else could not be written back as XML.
+pub(crate) fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
+}
+
+fn is_name_start(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+fn is_name_char(c: char) -> bool {
+    is_name_start(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// A namespace name the readers accept: empty, or printable ASCII URI characters
+/// without `&`, quotes or angle brackets. Zimbra's are all `urn:…`; anything odder
+/// is where two parsers start to disagree.
+pub(crate) fn is_namespace_name(ns: &str) -> bool {
+    ns.bytes().all(|b| {
+        b.is_ascii_graphic()
+            && !matches!(
+                b,
+                b'&' | b'<' | b'>' | b'"' | b'\'' | b'`' | b'{' | b'}' | b'|' | b'\\' | b'^'
+            )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,8 +325,21 @@ mod tests {
     }
 
     #[test]
+    fn xml_names() {
+        for ok in ["a", "_x", "SendMsgRequest", "a-b.c9", "été"] {
+            assert!(is_xml_name(ok), "{ok}");
+        }
+        for bad in ["", "1a", "-a", "a b", "a:b", "x><y", "a\u{FFFF}", "\u{D7}"] {
+            assert!(!is_xml_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn bools_follow_zimbra() {
-        let e = Element::new("", "m").with_attr("x", "TRUE").with_attr("y", "0").with_attr("z", "yes");
+        let e = Element::new("", "m")
+            .with_attr("x", "TRUE")
+            .with_attr("y", "0")
+            .with_attr("z", "yes");
         assert_eq!(e.attr_bool("x"), Ok(Some(true)));
         assert_eq!(e.attr_bool("y"), Ok(Some(false)));
         assert_eq!(e.attr_bool("z"), Err(()));

@@ -3,17 +3,28 @@
 //!
 //! Format detection follows `SoapEngine.dispatch`: XML when the first byte is `<`,
 //! JSON otherwise (Content-Type is ignored).
+//!
+//! Reading is strict on purpose: whatever Zimbra could read differently from us is
+//! refused (`SoapError::Parse` → `service.PARSE_ERROR`, `SoapError::Invalid` →
+//! `service.INVALID_REQUEST`): DOCTYPE/entities/PIs, characters XML forbids, mixed
+//! content, XHTML, duplicate JSON keys, Zimbra's lenient JSON syntax, several Body
+//! children, nested `BatchRequest`, odd namespace names. `Envelope::to_bytes` writes
+//! a request back so that it reads to the same tree (checked by `fuzz/`).
 
 pub mod element;
 pub mod envelope;
 pub mod fault;
 pub mod json_read;
+mod json_value;
 pub mod json_write;
 pub mod xml_read;
 pub mod xml_write;
 
+#[cfg(test)]
+mod golden_tests;
+
 pub use element::{Attr, Disposition, Element, ValueKind};
-pub use envelope::{Envelope, Request};
+pub use envelope::{write_batch_reply, write_element, write_reply, Envelope, Request};
 pub use fault::{Fault, FaultArg};
 
 pub const NS_ZIMBRA: &str = "urn:zimbra";
@@ -27,6 +38,16 @@ pub const NS_JSON_SOAP: &str = "urn:zimbraSoap";
 
 /// Zimbra's default `zimbraSoapRequestMaxSize`.
 pub const DEFAULT_MAX_SOAP_BYTES: usize = 15_360_000;
+
+/// Deepest element nesting the readers accept (Envelope = 1). Real requests stay
+/// far below; the cap bounds recursion in every later walk of the tree.
+pub const MAX_DEPTH: usize = 100;
+/// Most elements the readers accept in one body (a sanity bound, not a quota).
+pub const MAX_ELEMENTS: usize = 200_000;
+
+/// `Cache-Control` of every SOAP answer, as `SoapServlet.sendResponse` sets it:
+/// answers carry tokens and mail, and a fault must never be cached.
+pub const CACHE_CONTROL: &str = "no-store, no-cache";
 
 /// The wire format of a request, which is also the format of its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +71,10 @@ impl Format {
     pub fn sniff(body: &[u8]) -> Format {
         if body.first() == Some(&b'<') {
             let head = &body[..body.len().min(4096)];
-            if head.windows(NS_SOAP11.len()).any(|w| w == NS_SOAP11.as_bytes()) {
+            if head
+                .windows(NS_SOAP11.len())
+                .any(|w| w == NS_SOAP11.as_bytes())
+            {
                 Format::Soap11
             } else {
                 Format::Soap12
@@ -82,4 +106,15 @@ pub struct SoapReply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+}
+
+impl SoapReply {
+    /// The HTTP headers a caller must send with this answer
+    /// (`Content-Type` and `Cache-Control: no-store, no-cache`).
+    pub fn headers(&self) -> [(&'static str, &'static str); 2] {
+        [
+            ("Content-Type", self.content_type),
+            ("Cache-Control", CACHE_CONTROL),
+        ]
+    }
 }

@@ -1,0 +1,467 @@
+//! Calls the gateway itself makes to the store (A2, A5, A6): password AuthRequest,
+//! EndSessionRequest, ChangePasswordRequest, and the admin AuthRequest +
+//! GetAccountRequest + SetPasswordRequest used by the reset flow. JSON SOAP bodies,
+//! sent with a small pooled hyper client (rustls + ring for https).
+
+use super::secret::{Password, UpstreamToken};
+use bytes::Bytes;
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Largest answer read from the store for these small calls.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Wrong user or password (or unknown account: the store does not tell them apart).
+    #[error("authentication failed")]
+    AuthFailed,
+    /// Another Zimbra fault (code such as `account.CHANGE_PASSWORD`).
+    #[error("store fault {code}")]
+    Fault { code: String, reason: String },
+    #[error("store unreachable: {0}")]
+    Transport(String),
+    #[error("unexpected store answer: {0}")]
+    Protocol(String),
+}
+
+/// A successful upstream login.
+#[derive(Debug, Clone)]
+pub struct UpstreamAuth {
+    pub token: UpstreamToken,
+    /// Token lifetime in milliseconds as the store reported it.
+    pub lifetime_ms: u64,
+}
+
+// ---- bodies ------------------------------------------------------------------
+
+fn envelope(token: Option<&UpstreamToken>, body: Value) -> Value {
+    let mut context = json!({"_jsns": "urn:zimbra", "nosession": {}});
+    if let Some(t) = token {
+        context["authToken"] = json!({"_content": t.expose()});
+    }
+    json!({"Header": {"context": context}, "Body": body})
+}
+
+/// `AuthRequest` by password (urn:zimbraAccount).
+pub fn auth_request_body(user: &str, password: &Password) -> Value {
+    envelope(
+        None,
+        json!({"AuthRequest": {
+            "_jsns": "urn:zimbraAccount",
+            "account": {"by": "name", "_content": user},
+            "password": {"_content": password.expose()},
+        }}),
+    )
+}
+
+/// `EndSessionRequest` ending the token's upstream session.
+pub fn end_session_body(token: &UpstreamToken) -> Value {
+    envelope(
+        Some(token),
+        json!({"EndSessionRequest": {"_jsns": "urn:zimbraAccount", "logoff": "1"}}),
+    )
+}
+
+/// `ChangePasswordRequest` (old and new password).
+pub fn change_password_body(
+    token: &UpstreamToken,
+    user: &str,
+    old: &Password,
+    new: &Password,
+) -> Value {
+    envelope(
+        Some(token),
+        json!({"ChangePasswordRequest": {
+            "_jsns": "urn:zimbraAccount",
+            "account": {"by": "name", "_content": user},
+            "oldPassword": {"_content": old.expose()},
+            "password": {"_content": new.expose()},
+        }}),
+    )
+}
+
+/// Admin `AuthRequest` (urn:zimbraAdmin) on /service/admin/soap.
+pub fn admin_auth_body(admin: &str, password: &Password) -> Value {
+    envelope(
+        None,
+        json!({"AuthRequest": {
+            "_jsns": "urn:zimbraAdmin",
+            "name": {"_content": admin},
+            "password": {"_content": password.expose()},
+        }}),
+    )
+}
+
+/// Admin `GetAccountRequest` by name (to learn the account id).
+pub fn get_account_body(admin_token: &UpstreamToken, user: &str) -> Value {
+    envelope(
+        Some(admin_token),
+        json!({"GetAccountRequest": {
+            "_jsns": "urn:zimbraAdmin", "applyCos": "0", "attrs": "zimbraId",
+            "account": {"by": "name", "_content": user},
+        }}),
+    )
+}
+
+/// Admin `SetPasswordRequest` for an account id.
+pub fn set_password_body(admin_token: &UpstreamToken, account_id: &str, new: &Password) -> Value {
+    envelope(
+        Some(admin_token),
+        json!({"SetPasswordRequest": {
+            "_jsns": "urn:zimbraAdmin", "id": account_id, "newPassword": new.expose(),
+        }}),
+    )
+}
+
+// ---- answers -----------------------------------------------------------------
+
+/// A scalar in any Zimbra JSON spelling: `"x"`, `1`, `{"_content":"x"}`, `[{"_content":"x"}]`.
+fn scalar(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Object(o) => scalar(o.get("_content")),
+        Value::Array(a) => scalar(a.first()),
+        Value::Null => None,
+    }
+}
+
+/// Extracts `Body.<name>` or turns a `Body.Fault` into an error.
+pub fn parse_answer(body: &[u8], name: &str) -> Result<Value, UpstreamError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| UpstreamError::Protocol(format!("not JSON: {e}")))?;
+    let b = v
+        .get("Body")
+        .ok_or_else(|| UpstreamError::Protocol("no Body".into()))?;
+    if let Some(f) = b.get("Fault") {
+        let code = scalar(f.pointer("/Detail/Error/Code")).unwrap_or_default();
+        let reason = scalar(f.pointer("/Reason/Text")).unwrap_or_default();
+        return Err(if code == "account.AUTH_FAILED" {
+            UpstreamError::AuthFailed
+        } else {
+            UpstreamError::Fault { code, reason }
+        });
+    }
+    b.get(name)
+        .cloned()
+        .ok_or_else(|| UpstreamError::Protocol(format!("no {name}")))
+}
+
+fn parse_auth(answer: &Value) -> Result<UpstreamAuth, UpstreamError> {
+    let token = scalar(answer.get("authToken"))
+        .ok_or_else(|| UpstreamError::Protocol("no authToken".into()))?;
+    let lifetime_ms = scalar(answer.get("lifetime"))
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    Ok(UpstreamAuth {
+        token: UpstreamToken::new(token),
+        lifetime_ms,
+    })
+}
+
+// ---- client ------------------------------------------------------------------
+
+/// The store's SOAP endpoints and a pooled client.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    soap_url: Uri,
+    admin_soap_url: Option<Uri>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UpstreamClient({})", self.soap_url)
+    }
+}
+
+impl UpstreamClient {
+    /// `base_url` like `http://127.0.0.1:7070`; `admin_base_url` like `https://store:7071`.
+    pub fn new(
+        base_url: &str,
+        admin_base_url: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, UpstreamError> {
+        let join = |b: &str, p: &str| -> Result<Uri, UpstreamError> {
+            format!("{}{p}", b.trim_end_matches('/'))
+                .parse()
+                .map_err(|e| UpstreamError::Transport(format!("bad URL {b}: {e}")))
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| UpstreamError::Transport(format!("TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(UpstreamClient {
+            soap_url: join(base_url, "/service/soap")?,
+            admin_soap_url: admin_base_url
+                .map(|b| join(b, "/service/admin/soap"))
+                .transpose()?,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+        })
+    }
+
+    async fn call(&self, url: &Uri, body: Value, answer: &str) -> Result<Value, UpstreamError> {
+        let bytes =
+            serde_json::to_vec(&body).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let req = Request::post(url.clone())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/soap+xml; charset=utf-8",
+            )
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        let fut = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| UpstreamError::Transport(e.to_string()))?;
+            let limited = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
+            limited
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .map_err(|e| UpstreamError::Transport(e.to_string()))
+        };
+        let body = tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| UpstreamError::Transport("timeout".into()))??;
+        parse_answer(&body, answer)
+    }
+
+    fn admin_url(&self) -> Result<&Uri, UpstreamError> {
+        self.admin_soap_url
+            .as_ref()
+            .ok_or_else(|| UpstreamError::Transport("no admin URL configured".into()))
+    }
+
+    /// Checks a password with the store; returns its token.
+    pub async fn auth_by_password(
+        &self,
+        user: &str,
+        password: &Password,
+    ) -> Result<UpstreamAuth, UpstreamError> {
+        let a = self
+            .call(
+                &self.soap_url,
+                auth_request_body(user, password),
+                "AuthResponse",
+            )
+            .await?;
+        parse_auth(&a)
+    }
+
+    /// Ends the upstream session of a token (logout).
+    pub async fn end_session(&self, token: &UpstreamToken) -> Result<(), UpstreamError> {
+        self.call(
+            &self.soap_url,
+            end_session_body(token),
+            "EndSessionResponse",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Changes a password; the store answers with a new token (the old one is void).
+    pub async fn change_password(
+        &self,
+        token: &UpstreamToken,
+        user: &str,
+        old: &Password,
+        new: &Password,
+    ) -> Result<UpstreamAuth, UpstreamError> {
+        let a = self
+            .call(
+                &self.soap_url,
+                change_password_body(token, user, old, new),
+                "ChangePasswordResponse",
+            )
+            .await?;
+        parse_auth(&a)
+    }
+
+    /// Admin login on /service/admin/soap.
+    pub async fn admin_auth(
+        &self,
+        admin: &str,
+        password: &Password,
+    ) -> Result<UpstreamToken, UpstreamError> {
+        let a = self
+            .call(
+                self.admin_url()?,
+                admin_auth_body(admin, password),
+                "AuthResponse",
+            )
+            .await?;
+        Ok(parse_auth(&a)?.token)
+    }
+
+    /// Sets a user's password with admin rights (forgotten password / first connection).
+    pub async fn admin_set_password(
+        &self,
+        admin_token: &UpstreamToken,
+        user: &str,
+        new: &Password,
+    ) -> Result<(), UpstreamError> {
+        let url = self.admin_url()?;
+        let acct = self
+            .call(
+                url,
+                get_account_body(admin_token, user),
+                "GetAccountResponse",
+            )
+            .await?;
+        let id = scalar(
+            acct.pointer("/account/0/id")
+                .or_else(|| acct.pointer("/account/id")),
+        )
+        .ok_or_else(|| UpstreamError::Protocol("no account id".into()))?;
+        self.call(
+            url,
+            set_password_body(admin_token, &id, new),
+            "SetPasswordResponse",
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn bodies_have_zimbra_shape() {
+        let b = auth_request_body("jean.dupont", &Password::new("pw"));
+        assert_eq!(
+            b.pointer("/Body/AuthRequest/_jsns").unwrap(),
+            "urn:zimbraAccount"
+        );
+        assert_eq!(
+            b.pointer("/Body/AuthRequest/account/_content").unwrap(),
+            "jean.dupont"
+        );
+        assert_eq!(
+            b.pointer("/Body/AuthRequest/password/_content").unwrap(),
+            "pw"
+        );
+        assert!(b.pointer("/Header/context/authToken").is_none());
+        let t = UpstreamToken::new("0_t");
+        let e = end_session_body(&t);
+        assert_eq!(
+            e.pointer("/Header/context/authToken/_content").unwrap(),
+            "0_t"
+        );
+        assert_eq!(e.pointer("/Header/context/_jsns").unwrap(), "urn:zimbra");
+        let s = set_password_body(&t, "id-1", &Password::new("n"));
+        assert_eq!(
+            s.pointer("/Body/SetPasswordRequest/_jsns").unwrap(),
+            "urn:zimbraAdmin"
+        );
+        assert_eq!(s.pointer("/Body/SetPasswordRequest/id").unwrap(), "id-1");
+        let c = change_password_body(&t, "u", &Password::new("o"), &Password::new("n"));
+        assert_eq!(
+            c.pointer("/Body/ChangePasswordRequest/oldPassword/_content")
+                .unwrap(),
+            "o"
+        );
+    }
+
+    #[test]
+    fn parses_real_auth_response_and_faults() {
+        let ok = br#"{"Header":{"context":{"_jsns":"urn:zimbra"}},"Body":{"AuthResponse":{"authToken":[{"_content":"0_abc"}],"lifetime":36000000,"_jsns":"urn:zimbraAccount"}},"_jsns":"urn:zimbraSoap"}"#;
+        let a = parse_auth(&parse_answer(ok, "AuthResponse").unwrap()).unwrap();
+        assert_eq!(a.token.expose(), "0_abc");
+        assert_eq!(a.lifetime_ms, 36_000_000);
+        let fault = br#"{"Body":{"Fault":{"Code":{"Value":"soap:Sender"},"Reason":{"Text":"authentication failed for [x]"},"Detail":{"Error":{"Code":"account.AUTH_FAILED","_jsns":"urn:zimbra"}}}}}"#;
+        assert!(matches!(
+            parse_answer(fault, "AuthResponse"),
+            Err(UpstreamError::AuthFailed)
+        ));
+        let other = br#"{"Body":{"Fault":{"Reason":{"Text":"must change"},"Detail":{"Error":{"Code":"account.CHANGE_PASSWORD"}}}}}"#;
+        assert!(
+            matches!(parse_answer(other, "AuthResponse"), Err(UpstreamError::Fault { code, .. }) if code == "account.CHANGE_PASSWORD")
+        );
+        assert!(matches!(
+            parse_answer(b"<html>", "AuthResponse"),
+            Err(UpstreamError::Protocol(_))
+        ));
+    }
+
+    /// One-shot HTTP server answering `body` to the first request; returns its URL
+    /// and a handle yielding the request it received.
+    async fn fake_store(body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let h = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= i + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: text/javascript\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            s.write_all(resp.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&got).to_string()
+        });
+        (format!("http://{addr}"), h)
+    }
+
+    #[tokio::test]
+    async fn password_login_round_trip() {
+        let (url, seen) = fake_store(
+            r#"{"Body":{"AuthResponse":{"authToken":[{"_content":"0_tok"}],"lifetime":1000}}}"#,
+        )
+        .await;
+        let c = UpstreamClient::new(&url, None, Duration::from_secs(5)).unwrap();
+        let a = c
+            .auth_by_password("jean.dupont", &Password::new("s3cret"))
+            .await
+            .unwrap();
+        assert_eq!(a.token.expose(), "0_tok");
+        let req = seen.await.unwrap();
+        assert!(req.starts_with("POST /service/soap HTTP/1.1"), "{req}");
+        assert!(req.contains("\"AuthRequest\""));
+        assert!(
+            c.admin_auth("admin", &Password::new("x")).await.is_err(),
+            "no admin URL"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_store_is_transport_error() {
+        let c = UpstreamClient::new("http://127.0.0.1:9", None, Duration::from_secs(2)).unwrap();
+        assert!(matches!(
+            c.auth_by_password("u", &Password::new("p")).await,
+            Err(UpstreamError::Transport(_))
+        ));
+    }
+}

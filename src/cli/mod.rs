@@ -1,0 +1,6 @@
+//! Subcommand implementations; `main.rs` only parses arguments and dispatches here.
+
+pub mod check_config;
+pub mod demo;
+pub mod sandbox;
+pub mod serve;

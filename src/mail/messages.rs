@@ -1,0 +1,98 @@
+//! The French notification emails. Plain text: no tracking, no HTML to sanitise.
+//! Codes and links are secrets: these strings go to SMTP only, never to logs.
+
+/// An email ready to send.
+pub struct Notification {
+    pub subject: String,
+    pub body: String,
+}
+
+impl std::fmt::Debug for Notification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The body holds a code or a link.
+        write!(f, "Notification({:?}, <redacted>)", self.subject)
+    }
+}
+
+fn minutes(secs: u64) -> String {
+    let m = secs.div_ceil(60).max(1);
+    if m == 1 {
+        "1 minute".into()
+    } else {
+        format!("{m} minutes")
+    }
+}
+
+fn footer(operator: &str) -> String {
+    format!(
+        "\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message et \
+         prévenez l'assistance de votre messagerie.\n\n-- \n{operator}\n\
+         Ce message est envoyé automatiquement, merci de ne pas y répondre."
+    )
+}
+
+/// The second-factor code for a login.
+pub fn otp_code(operator: &str, code: &str, validity_secs: u64) -> Notification {
+    Notification {
+        subject: format!("{operator} : votre code de connexion"),
+        body: format!(
+            "Bonjour,\n\nVoici votre code de connexion à votre messagerie sécurisée de santé :\n\n    {code}\n\n\
+             Ce code est valable {} et ne peut servir qu'une fois. Ne le communiquez à personne.{}",
+            minutes(validity_secs),
+            footer(operator)
+        ),
+    }
+}
+
+/// The first-connection / forgotten-password link.
+pub fn reset_link(operator: &str, link: &str, validity_secs: u64) -> Notification {
+    Notification {
+        subject: format!("{operator} : première connexion ou mot de passe oublié"),
+        body: format!(
+            "Bonjour,\n\nUne demande de première connexion ou de réinitialisation du mot de passe \
+             a été faite pour votre compte de messagerie sécurisée de santé.\n\n\
+             Pour choisir votre mot de passe, ouvrez ce lien :\n\n{link}\n\n\
+             Ce lien est valable {} et ne peut servir qu'une fois.{}",
+            minutes(validity_secs),
+            footer(operator)
+        ),
+    }
+}
+
+/// The code confirming a new contact email address.
+pub fn contact_change_code(operator: &str, code: &str, validity_secs: u64) -> Notification {
+    Notification {
+        subject: format!("{operator} : confirmation de votre adresse de contact"),
+        body: format!(
+            "Bonjour,\n\nPour confirmer cette adresse comme adresse de contact de votre messagerie \
+             sécurisée de santé, saisissez ce code dans « Mon Profil » :\n\n    {code}\n\n\
+             Ce code est valable {}.{}",
+            minutes(validity_secs),
+            footer(operator)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn french_texts() {
+        let n = otp_code("GCS e-santé", "123456", 600);
+        assert_eq!(n.subject, "GCS e-santé : votre code de connexion");
+        assert!(n.body.contains("123456") && n.body.contains("10 minutes"));
+        assert!(!format!("{n:?}").contains("123456"));
+        let r = reset_link("Op", "https://gw/reinitialisation?jeton=abc", 3600);
+        assert!(
+            r.body.contains("https://gw/reinitialisation?jeton=abc")
+                && r.body.contains("60 minutes")
+        );
+        let c = contact_change_code("Op", "654321", 60);
+        assert!(
+            c.body.contains("654321")
+                && c.body.contains("1 minute.")
+                && c.body.contains("« Mon Profil »")
+        );
+    }
+}

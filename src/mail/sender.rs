@@ -1,0 +1,188 @@
+//! SMTP sender (lettre, tokio, rustls + ring).
+
+use super::config::{MailConfig, SmtpSecurity};
+use super::messages::Notification;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("mail configuration: {0}")]
+    Config(String),
+    #[error("invalid address")]
+    Address,
+    #[error("SMTP: {0}")]
+    Smtp(String),
+}
+
+/// Sends notification mail through the configured relay.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mailer(from {})", self.from)
+    }
+}
+
+/// Reads `username:password` (first line; the password may contain `:`).
+fn read_credentials(path: &std::path::Path) -> Result<Credentials, MailError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| MailError::Config(format!("{}: {e}", path.display())))?;
+    let line = text.lines().next().unwrap_or("");
+    let (user, pass) = line.split_once(':').ok_or_else(|| {
+        MailError::Config(format!("{}: expected username:password", path.display()))
+    })?;
+    Ok(Credentials::new(user.to_string(), pass.to_string()))
+}
+
+impl Mailer {
+    /// Must be called inside the tokio runtime (the connection pool spawns a task).
+    pub fn new(cfg: &MailConfig) -> Result<Self, MailError> {
+        let mut b = match cfg.security {
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host),
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
+            }
+            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                &cfg.host,
+            )),
+        }
+        .map_err(|e| MailError::Config(e.to_string()))?
+        .port(cfg.port)
+        .timeout(Some(Duration::from_secs(cfg.timeout_secs)));
+        if let Some(path) = &cfg.credentials_file {
+            b = b.credentials(read_credentials(path)?);
+        }
+        let from: Mailbox = cfg
+            .from
+            .parse()
+            .map_err(|_| MailError::Config(format!("bad from address {:?}", cfg.from)))?;
+        Ok(Mailer {
+            transport: b.build(),
+            from,
+        })
+    }
+
+    /// Builds the message (separately testable).
+    pub fn build(&self, to: &str, n: &Notification) -> Result<Message, MailError> {
+        let to: Mailbox = to.parse().map_err(|_| MailError::Address)?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(n.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            .body(n.body.clone())
+            .map_err(|e| MailError::Smtp(e.to_string()))
+    }
+
+    pub async fn send(&self, to: &str, n: &Notification) -> Result<(), MailError> {
+        let msg = self.build(to, n)?;
+        self.transport
+            .send(msg)
+            .await
+            .map(|_| ())
+            .map_err(|e| MailError::Smtp(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A minimal SMTP sink accepting one message; yields the DATA it received.
+    async fn smtp_sink() -> (u16, tokio::task::JoinHandle<String>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let (r, mut w) = s.into_split();
+            let mut r = BufReader::new(r);
+            w.write_all(b"220 sink\r\n").await.unwrap();
+            let (mut data, mut in_data) = (String::new(), false);
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).await.unwrap() == 0 {
+                    break;
+                }
+                if in_data {
+                    if line == ".\r\n" {
+                        in_data = false;
+                        w.write_all(b"250 ok\r\n").await.unwrap();
+                    } else {
+                        data.push_str(&line);
+                    }
+                    continue;
+                }
+                let cmd = line.to_ascii_uppercase();
+                let reply: &[u8] = if cmd.starts_with("EHLO") {
+                    b"250 sink\r\n"
+                } else if cmd.starts_with("DATA") {
+                    in_data = true;
+                    b"354 go\r\n"
+                } else if cmd.starts_with("QUIT") {
+                    w.write_all(b"221 bye\r\n").await.unwrap();
+                    break;
+                } else {
+                    b"250 ok\r\n"
+                };
+                w.write_all(reply).await.unwrap();
+            }
+            data
+        });
+        (port, h)
+    }
+
+    #[tokio::test]
+    async fn sends_french_code_mail() {
+        let (port, sink) = smtp_sink().await;
+        let cfg = MailConfig {
+            host: "127.0.0.1".into(),
+            port,
+            security: SmtpSecurity::None,
+            from: "Messagerie <ne-pas-repondre@example.fr>".into(),
+            ..MailConfig::default()
+        };
+        let m = Mailer::new(&cfg).unwrap();
+        m.send(
+            "jean@perso.example",
+            &super::super::messages::otp_code("Opérateur", "424242", 600),
+        )
+        .await
+        .unwrap();
+        drop(m);
+        let data = sink.await.unwrap();
+        assert!(data.contains("To: jean@perso.example"), "{data}");
+        assert!(data.contains("424242"));
+    }
+
+    #[tokio::test]
+    async fn bad_addresses_and_credentials() {
+        let m = Mailer::new(&MailConfig::default()).unwrap();
+        assert!(matches!(
+            m.build(
+                "not an address",
+                &super::super::messages::otp_code("o", "1", 60)
+            ),
+            Err(MailError::Address)
+        ));
+        let cfg = MailConfig {
+            from: "nope".into(),
+            ..MailConfig::default()
+        };
+        assert!(Mailer::new(&cfg).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c");
+        std::fs::write(&p, "user:pa:ss\n").unwrap();
+        assert!(read_credentials(&p).is_ok());
+        std::fs::write(&p, "nocolon").unwrap();
+        assert!(read_credentials(&p).is_err());
+    }
+}

@@ -1,0 +1,848 @@
+//! The outbound catalogue (zimbra-api §6.1, §6.2), row by row, in XML, in JSON and
+//! inside a `BatchRequest`, through the real SOAP readers.
+
+use super::config::PolicyConfig;
+use super::trust::test_space;
+use super::{inspect, inspect_with, Decision, Policy, TrustStore, UploadInfo, UserContext};
+use crate::soap::{Envelope, NS_MAIL};
+
+fn policy() -> Policy {
+    let cfg = PolicyConfig {
+        sender_domain: Some("ght.mssante.fr".into()),
+        local_domains: vec!["hopital.local".into()],
+        ..Default::default()
+    };
+    Policy::new(cfg.clone(), TrustStore::from_space(test_space(), cfg)).unwrap()
+}
+
+fn user() -> UserContext {
+    UserContext {
+        account: "jean.dupont@hopital.local".into(),
+        mssante_address: "jean.dupont@ght.mssante.fr".into(),
+        identity_ids: vec!["acc-id".into(), "id-2".into()],
+        aliases: vec![],
+    }
+}
+
+fn xml_env(inner: &str) -> String {
+    format!(
+        "<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"><soap:Header>\
+         <context xmlns=\"urn:zimbra\"/></soap:Header><soap:Body>{inner}</soap:Body></soap:Envelope>"
+    )
+}
+
+fn xml_batch(inner: &str) -> String {
+    xml_env(&format!(
+        "<BatchRequest xmlns=\"urn:zimbra\" onerror=\"continue\">\
+         <GetFolderRequest xmlns=\"urn:zimbraMail\" requestId=\"0\"/>{inner}</BatchRequest>"
+    ))
+}
+
+fn json_env(name: &str, obj: &str) -> String {
+    format!(
+        "{{\"Header\":{{\"context\":{{\"_jsns\":\"urn:zimbra\"}}}},\"Body\":{{\"{name}\":{obj}}}}}"
+    )
+}
+
+fn json_batch(name: &str, obj: &str) -> String {
+    format!(
+        "{{\"Body\":{{\"BatchRequest\":{{\"_jsns\":\"urn:zimbra\",\"onerror\":\"continue\",\
+         \"GetFolderRequest\":[{{\"_jsns\":\"urn:zimbraMail\",\"requestId\":0}}],\"{name}\":[{obj}]}}}}}}"
+    )
+}
+
+fn decide(body: &str) -> Decision {
+    let env = Envelope::parse(body.as_bytes())
+        .unwrap_or_else(|e| panic!("unreadable test body {body}: {e}"));
+    inspect(&env, &user(), &policy())
+}
+
+fn assert_passes(body: &str) {
+    match decide(body) {
+        Decision::Allow | Decision::Rewrite(_) => {}
+        d => panic!("expected to pass, got {d:?} for {body}"),
+    }
+}
+
+fn assert_denied(body: &str, marker: &str, batch: bool) {
+    match decide(body) {
+        Decision::Deny(f) => {
+            assert!(
+                f.reason.contains(marker),
+                "reason {:?} lacks {marker:?}",
+                f.reason
+            );
+            assert_eq!(f.reason.contains("BatchRequest"), batch, "{}", f.reason);
+        }
+        d => panic!("expected a refusal naming {marker}, got {d:?} for {body}"),
+    }
+}
+
+/// (name, ns, ok XML, bad XML, ok JSON, bad JSON, marker expected in the refusal).
+/// `ok` = None when the request is always refused.
+type Row = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
+const GOOD: &str = "a@medecin.mssante.fr";
+const OUT: &str = "x@gmail.com";
+
+fn rows() -> Vec<Row> {
+    let m = "urn:zimbraMail";
+    let a = "urn:zimbraAccount";
+    vec![
+        // §6.1 #1, #2
+        (
+            "SendMsgRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/><su>s</su></m>"#),
+            r#"<m><e t="t" a="GOOD"/><e t="c" a="OUT"/></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"b","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        (
+            "SendSecureMsgRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"sign":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #3
+        (
+            "SaveDraftRequest",
+            m,
+            Some(r#"<m autoSendTime="1900000000000"><e t="t" a="GOOD"/></m>"#),
+            r#"<m autoSendTime="1900000000000"><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"m":{"autoSendTime":1900000000000,"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"autoSendTime":1900000000000,"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #4
+        (
+            "BounceMsgRequest",
+            m,
+            Some(r#"<m id="257"><e t="t" a="GOOD"/></m>"#),
+            r#"<m id="257"><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"m":{"id":"257","e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"id":"257","e":[{"t":"c","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #6
+        (
+            "SendShareNotificationRequest",
+            m,
+            Some(r#"<item id="300"/><e a="GOOD"/><notes>n</notes>"#),
+            r#"<item id="300"/><e a="OUT"/>"#,
+            Some(r#"{"item":{"id":"300"},"e":[{"a":"GOOD"}]}"#),
+            r#"{"item":{"id":"300"},"e":[{"a":"OUT"}]}"#,
+            OUT,
+        ),
+        // #7
+        (
+            "SendInviteReplyRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","verb":"ACCEPT","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #8: notification recipients and attendees
+        (
+            "CreateAppointmentRequest",
+            m,
+            Some(
+                r#"<m><e t="t" a="GOOD"/><inv><comp><at a="GOOD"/><or a="jean.dupont@hopital.local"/></comp></inv></m>"#,
+            ),
+            r#"<m><e t="t" a="GOOD"/><inv><comp><at a="OUT"/></comp></inv></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}],"inv":{"comp":[{"at":[{"a":"GOOD"}]}]}}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"GOOD"}],"inv":{"comp":[{"at":[{"a":"OUT"}]}]}}}"#,
+            OUT,
+        ),
+        (
+            "ModifyAppointmentRequest",
+            m,
+            Some(r#"<m><inv><comp><at a="GOOD"/></comp></inv></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","m":{"inv":{"comp":[{"at":[{"a":"GOOD"}]}]}}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        (
+            "CreateTaskRequest",
+            m,
+            Some(r#"<m><inv><comp><at a="GOOD"/></comp></inv></m>"#),
+            r#"<m><inv><comp><at a="OUT"/></comp></inv></m>"#,
+            Some(r#"{"m":{"inv":{"comp":[{"at":[{"a":"GOOD"}]}]}}}"#),
+            r#"{"m":{"inv":{"comp":[{"at":[{"a":"OUT"}]}]}}}"#,
+            OUT,
+        ),
+        (
+            "ModifyTaskRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        (
+            "CreateAppointmentExceptionRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        (
+            "CreateTaskExceptionRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #9
+        (
+            "CancelAppointmentRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","comp":"0","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        (
+            "CancelTaskRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #10
+        (
+            "ForwardAppointmentRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        (
+            "ForwardAppointmentInviteRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #11
+        (
+            "CounterAppointmentRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/><inv><comp><or a="GOOD"/></comp></inv></m>"#),
+            r#"<m><e t="t" a="GOOD"/><inv><comp><or a="OUT"/></comp></inv></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"GOOD"}],"inv":{"comp":[{"or":{"a":"OUT"}}]}}}"#,
+            OUT,
+        ),
+        (
+            "DeclineCounterAppointmentRequest",
+            m,
+            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
+            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            OUT,
+        ),
+        // #13, #14, #16
+        (
+            "SendVerificationCodeRequest",
+            m,
+            Some(r#""#),
+            r#""#,
+            Some(r#"{"a":"GOOD"}"#),
+            r#"{"a":"OUT"}"#,
+            OUT,
+        ),
+        (
+            "VerifyCodeRequest",
+            m,
+            Some(r#""#),
+            r#""#,
+            Some(r#"{"a":"GOOD","code":"1"}"#),
+            r#"{"a":"OUT","code":"1"}"#,
+            OUT,
+        ),
+        (
+            "SetRecoveryAccountRequest",
+            m,
+            Some(r#""#),
+            r#""#,
+            Some(r#"{"op":"sendCode","channel":"email","recoveryAccount":"GOOD"}"#),
+            r#"{"op":"sendCode","recoveryAccount":"OUT"}"#,
+            OUT,
+        ),
+        (
+            "EnableTwoFactorAuthRequest",
+            a,
+            Some(r#"<name>u</name><method>email</method><email>GOOD</email>"#),
+            r#"<method>email</method><email>OUT</email>"#,
+            Some(r#"{"name":{"_content":"u"},"email":{"_content":"GOOD"}}"#),
+            r#"{"email":{"_content":"OUT"}}"#,
+            OUT,
+        ),
+        // #18, #20
+        (
+            "ModifyPrefsRequest",
+            a,
+            Some(
+                r#"<pref name="zimbraPrefMailForwardingAddress">GOOD</pref><pref name="zimbraPrefNewMailNotificationAddress">OUT</pref>"#,
+            ),
+            r#"<pref name="zimbraPrefMailForwardingAddress">GOOD, OUT</pref>"#,
+            Some(
+                r#"{"_attrs":{"zimbraPrefCalendarForwardInvitesTo":"GOOD","zimbraPrefNewMailNotificationAddress":"OUT"}}"#,
+            ),
+            r#"{"_attrs":{"+zimbraPrefCalendarForwardInvitesTo":"OUT"}}"#,
+            OUT,
+        ),
+        // #21, #22
+        (
+            "ModifyFilterRulesRequest",
+            m,
+            Some(
+                r#"<filterRules><filterRule name="r" active="1"><filterActions><actionRedirect a="GOOD"/><actionReply><content>c</content></actionReply></filterActions></filterRule></filterRules>"#,
+            ),
+            r#"<filterRules><filterRule name="r"><filterActions><actionKeep/></filterActions><nestedRule><filterActions><actionNotify a="OUT"/></filterActions></nestedRule></filterRule></filterRules>"#,
+            Some(
+                r#"{"filterRules":[{"filterRule":[{"name":"r","filterActions":[{"actionNotify":[{"a":"GOOD","su":"s"}]}]}]}]}"#,
+            ),
+            r#"{"filterRules":[{"filterRule":[{"name":"r","filterActions":[{"actionRedirect":[{"a":"OUT"}]}]}]}]}"#,
+            OUT,
+        ),
+        (
+            "ModifyOutgoingFilterRulesRequest",
+            m,
+            Some(
+                r#"<filterRules><filterRule name="r"><filterActions><actionRFCCompliantNotify from="jean.dupont@ght.mssante.fr" method="mailto:GOOD"/></filterActions></filterRule></filterRules>"#,
+            ),
+            r#"<filterRules><filterRule name="r"><filterActions><actionRFCCompliantNotify method="mailto:OUT?subject=x"/></filterActions></filterRule></filterRules>"#,
+            Some(
+                r#"{"filterRules":[{"filterRule":[{"name":"r","filterActions":[{"actionRedirect":[{"a":"GOOD"}]}]}]}]}"#,
+            ),
+            r#"{"filterRules":[{"filterRule":[{"name":"r","filterActions":[{"actionRedirect":[{"a":"OUT"}]}]}]}]}"#,
+            OUT,
+        ),
+        // #23
+        (
+            "AddMsgRequest",
+            m,
+            Some(r#"<m l="5" f="s"><content>x</content></m>"#),
+            r#"<m l="5" f="s"><content>x</content></m><filterSent>1</filterSent>"#,
+            Some(r#"{"filterSent":"0","m":{"l":"5"}}"#),
+            r#"{"filterSent":true,"m":{"l":"5","f":"s"}}"#,
+            "filterSent",
+        ),
+        // #25
+        (
+            "CreateIdentityRequest",
+            a,
+            Some(r#"<identity name="alt"><a name="zimbraPrefReplyToAddress">GOOD</a></identity>"#),
+            r#"<identity name="alt"><a name="zimbraPrefReplyToAddress">OUT</a></identity>"#,
+            Some(
+                r#"{"identity":{"name":"alt","_attrs":{"zimbraPrefFromAddress":"jean.dupont@ght.mssante.fr"}}}"#,
+            ),
+            r#"{"identity":{"name":"alt","_attrs":{"zimbraPrefBccAddress":"OUT"}}}"#,
+            OUT,
+        ),
+        (
+            "ModifyIdentityRequest",
+            a,
+            Some(
+                r#"<identity id="id-2"><a name="zimbraPrefFromAddress">jean.dupont@hopital.local</a></identity>"#,
+            ),
+            r#"<identity id="id-2"><a name="zimbraPrefFromAddress">OUT</a></identity>"#,
+            Some(r#"{"identity":{"id":"id-2","_attrs":{"zimbraPrefReplyToAddress":"GOOD"}}}"#),
+            r#"{"identity":{"id":"id-2","_attrs":{"zimbraPrefFromAddress":"OUT"}}}"#,
+            "doit être une de vos adresses",
+        ),
+        // #26: data sources are refused outright
+        (
+            "CreateDataSourceRequest",
+            m,
+            None,
+            r#"<imap name="x" host="imap.gmail.com"/>"#,
+            None,
+            r#"{"imap":{"name":"x"}}"#,
+            "CreateDataSourceRequest",
+        ),
+        (
+            "ModifyDataSourceRequest",
+            m,
+            None,
+            r#"<pop3 id="1"/>"#,
+            None,
+            r#"{"pop3":{"id":"1"}}"#,
+            "ModifyDataSourceRequest",
+        ),
+        (
+            "TestDataSourceRequest",
+            m,
+            None,
+            r#"<imap host="h"/>"#,
+            None,
+            r#"{"imap":{"host":"h"}}"#,
+            "TestDataSourceRequest",
+        ),
+        (
+            "ImportDataRequest",
+            m,
+            None,
+            r#"<imap id="1"/>"#,
+            None,
+            r#"{"imap":{"id":"1"}}"#,
+            "ImportDataRequest",
+        ),
+        // #27
+        (
+            "GrantRightsRequest",
+            a,
+            Some(r#"<ace right="sendAs" gt="usr" d="collegue@hopital.local"/>"#),
+            r#"<ace right="sendAs" gt="pub"/>"#,
+            Some(r#"{"ace":[{"right":"sendOnBehalfOf","gt":"grp","d":"equipe@hopital.local"}]}"#),
+            r#"{"ace":[{"right":"sendAs","gt":"usr","d":"OUT"}]}"#,
+            "refusé",
+        ),
+        (
+            "GrantPermissionRequest",
+            m,
+            Some(r#"<ace right="invite" gt="usr" d="collegue@hopital.local"/>"#),
+            r#"<ace right="invite" gt="all"/>"#,
+            Some(r#"{"ace":[{"right":"invite","gt":"usr","d":"collegue@hopital.local"}]}"#),
+            r#"{"ace":[{"right":"invite","gt":"gst","d":"OUT"}]}"#,
+            "refusé",
+        ),
+        // #28, M6
+        (
+            "FolderActionRequest",
+            m,
+            Some(
+                r#"<action op="grant" id="2"><grant perm="r" gt="usr" d="collegue@hopital.local"/></action>"#,
+            ),
+            r#"<action op="grant" id="2"><grant perm="r" gt="guest" d="OUT" pw="x"/></action>"#,
+            Some(
+                r#"{"action":{"op":"grant","id":"2","grant":{"perm":"r","gt":"grp","d":"equipe@hopital.local"}}}"#,
+            ),
+            r#"{"action":{"op":"grant","id":"2","grant":{"perm":"r","gt":"usr","d":"OUT"}}}"#,
+            "OUT",
+        ),
+        (
+            "CreateFolderRequest",
+            m,
+            Some(r#"<folder name="P" l="1"/>"#),
+            r#"<folder name="P" l="1"><acl><grant perm="r" gt="pub"/></acl></folder>"#,
+            Some(r#"{"folder":{"name":"P","l":"1"}}"#),
+            r#"{"folder":{"name":"P","l":"1","acl":{"grant":[{"perm":"r","gt":"key","d":"OUT"}]}}}"#,
+            "partage de type",
+        ),
+        (
+            "ContactActionRequest",
+            m,
+            Some(r#"<action op="move" id="5" l="7"/>"#),
+            r#"<action op="grant" id="7"><grant gt="all" perm="r"/></action>"#,
+            Some(r#"{"action":{"op":"tag","id":"5","tn":"x"}}"#),
+            r#"{"action":{"op":"grant","id":"7","grant":{"gt":"pub","perm":"r"}}}"#,
+            "partage de type",
+        ),
+        // #29
+        (
+            "DistributionListActionRequest",
+            a,
+            Some(
+                r#"<dl by="name">liste@hopital.local</dl><action op="addMembers"><dlm>GOOD</dlm></action>"#,
+            ),
+            r#"<dl by="name">liste@hopital.local</dl><action op="addMembers"><dlm>GOOD</dlm><dlm>OUT</dlm></action>"#,
+            Some(
+                r#"{"dl":{"by":"name","_content":"liste@hopital.local"},"action":{"op":"addMembers","dlm":[{"_content":"GOOD"}]}}"#,
+            ),
+            r#"{"dl":{"by":"name","_content":"liste@hopital.local"},"action":{"op":"modify","_attrs":{"zimbraMailForwardingAddress":"OUT"}}}"#,
+            OUT,
+        ),
+        (
+            "CreateDistributionListRequest",
+            a,
+            Some(r#"<name>liste@hopital.local</name><a n="description">d</a>"#),
+            r#"<name>liste@hopital.local</name><a n="zimbraMailForwardingAddress">OUT</a>"#,
+            Some(r#"{"name":{"_content":"liste@hopital.local"}}"#),
+            r#"{"name":{"_content":"l@hopital.local"},"_attrs":{"zimbraMailForwardingAddress":"OUT"}}"#,
+            OUT,
+        ),
+    ]
+}
+
+fn fill(s: &str) -> String {
+    s.replace("GOOD", GOOD).replace("OUT", OUT)
+}
+
+fn xml_req(name: &str, ns: &str, inner: &str) -> String {
+    // Requests whose fields are attributes get them from the JSON variant in XML too.
+    format!(
+        "<{name} xmlns=\"{ns}\" requestId=\"1\">{}</{name}>",
+        fill(inner)
+    )
+}
+
+#[test]
+fn every_catalogue_row_in_xml_json_and_batch() {
+    let rows = rows();
+    for (name, ns, ok_xml, bad_xml, ok_json, bad_json, marker) in &rows {
+        let marker = fill(marker);
+        let ok_json_obj = ok_json.map(|j| {
+            fill(
+                &j.replacen('{', &format!("{{\"_jsns\":\"{ns}\","), 1)
+                    .replace(",}", "}"),
+            )
+        });
+        let bad_json_obj = fill(
+            &bad_json
+                .replacen('{', &format!("{{\"_jsns\":\"{ns}\","), 1)
+                .replace(",}", "}"),
+        );
+        // XML (rows with attribute-only fields use the JSON forms, see below).
+        if !bad_xml.is_empty() {
+            if let Some(ok) = ok_xml {
+                assert_passes(&xml_env(&xml_req(name, ns, ok)));
+                assert_passes(&xml_batch(&xml_req(name, ns, ok)));
+            }
+            assert_denied(&xml_env(&xml_req(name, ns, bad_xml)), &marker, false);
+            assert_denied(&xml_batch(&xml_req(name, ns, bad_xml)), &marker, true);
+        }
+        if let Some(ok) = &ok_json_obj {
+            assert_passes(&json_env(name, ok));
+            assert_passes(&json_batch(name, ok));
+        }
+        assert_denied(&json_env(name, &bad_json_obj), &marker, false);
+        assert_denied(&json_batch(name, &bad_json_obj), &marker, true);
+    }
+}
+
+#[test]
+fn attribute_rows_in_xml() {
+    for (name, attrs, refused) in [
+        ("SendVerificationCodeRequest", "a=\"OUT\"", true),
+        ("SendVerificationCodeRequest", "a=\"GOOD\"", false),
+        (
+            "SetRecoveryAccountRequest",
+            "op=\"sendCode\" recoveryAccount=\"OUT\"",
+            true,
+        ),
+        (
+            "VerifyCodeRequest",
+            "code=\"1\"><a>OUT</a></VerifyCodeRequest><!-- child spelling --",
+            true,
+        ),
+    ] {
+        let body = fill(&format!("<{name} xmlns=\"urn:zimbraMail\" {attrs}/>"));
+        let body = body.replace("--/>", "-->");
+        if refused {
+            assert_denied(&xml_env(&body), OUT, false);
+        } else {
+            assert_passes(&xml_env(&body));
+        }
+    }
+}
+
+#[test]
+fn every_inspect_entry_has_a_rule_and_a_catalogue_row() {
+    let table = super::requests::RequestTable::builtin();
+    let covered: Vec<&str> = rows().iter().map(|r| r.0).collect();
+    for (ns, name) in table.names(super::requests::Class::Inspect) {
+        assert!(
+            super::inspect::rule_for(&ns, &name).is_some(),
+            "no rule for {ns} {name}"
+        );
+        assert!(
+            covered.contains(&name.as_str()),
+            "no catalogue test for {name}"
+        );
+    }
+}
+
+fn send(inner: &str) -> String {
+    xml_env(&format!(
+        "<SendMsgRequest xmlns=\"urn:zimbraMail\">{}</SendMsgRequest>",
+        fill(inner)
+    ))
+}
+
+#[test]
+fn sender_is_rewritten_with_display_name_kept() {
+    let body = send(
+        r#"<m><e t="f" a="autre@gmail.com" p="Dr Jean Dupont"/><e t="s" a="x@y.fr"/><e t="t" a="GOOD"/></m>"#,
+    );
+    let Decision::Rewrite(new) = decide(&body) else {
+        panic!("expected a rewrite")
+    };
+    let m = new.child("m").unwrap();
+    let senders: Vec<_> = m
+        .children_named("e")
+        .filter(|e| matches!(e.attr("t"), Some("f" | "s")))
+        .collect();
+    assert_eq!(senders.len(), 1);
+    assert_eq!(senders[0].attr("a"), Some("jean.dupont@ght.mssante.fr"));
+    assert_eq!(senders[0].attr("p"), Some("Dr Jean Dupont"));
+    // Already right: unchanged.
+    let body = send(r#"<m><e t="f" a="jean.dupont@ght.mssante.fr"/><e t="t" a="GOOD"/></m>"#);
+    assert!(matches!(decide(&body), Decision::Allow));
+    // Inside a batch the whole body is rewritten.
+    let batch = xml_batch(&fill(
+        r#"<SendMsgRequest xmlns="urn:zimbraMail" requestId="1"><m><e t="t" a="GOOD"/></m></SendMsgRequest>"#,
+    ));
+    let Decision::Rewrite(b) = decide(&batch) else {
+        panic!("expected a rewrite")
+    };
+    assert_eq!(b.name, "BatchRequest");
+    assert_eq!(b.children.len(), 2);
+    let f = b.children[1]
+        .child("m")
+        .unwrap()
+        .children_named("e")
+        .find(|e| e.attr("t") == Some("f"))
+        .unwrap();
+    assert_eq!(f.attr("a"), Some("jean.dupont@ght.mssante.fr"));
+}
+
+#[test]
+fn send_msg_evasions_are_refused() {
+    for (inner, marker) in [
+        (r#"<m><e t="t" a="GOOD, OUT"/></m>"#, OUT),
+        (r#"<m><e t="t" a="amis: OUT;"/></m>"#, OUT),
+        (r#"<m><e t="t"><a>OUT</a></e></m>"#, OUT),
+        (r#"<m><e t="t" a="GOOD"><a>OUT</a></e></m>"#, OUT),
+        (r#"<m><e t="r" a="OUT"/><e t="t" a="GOOD"/></m>"#, OUT),
+        (r#"<m><e t="n" a="OUT"/><e t="t" a="GOOD"/></m>"#, OUT),
+        (r#"<m><e t="t" a="GOOD"><t>b</t></e></m>"#, "ambigu"),
+        (r#"<m><e t="z" a="OUT"/></m>"#, "inconnu"),
+        (r#"<m><e a="OUT"/></m>"#, "sans type"),
+        (
+            r#"<m idnt="someone-else"><e t="t" a="GOOD"/></m>"#,
+            "identité",
+        ),
+        (r#"<m dsId="9"><e t="t" a="GOOD"/></m>"#, "dsId"),
+        (r#"<m><dsId>9</dsId><e t="t" a="GOOD"/></m>"#, "dsId"),
+        (r#"<m did="5" sfd="1"/>"#, "brouillon"),
+        (
+            r#"<m><e t="t" a="GOOD"/><header name="Bcc">OUT</header></m>"#,
+            "bcc",
+        ),
+        (
+            r#"<m><e t="t" a="GOOD"/></m><m><e t="t" a="OUT"/></m>"#,
+            "unique",
+        ),
+        (
+            r#"<m><e t="t" a="a@medecin.mssante.fr."/></m>"#,
+            "medecin.mssante.fr.",
+        ),
+        (
+            r#"<m><e t="t" a="1234@patient.mssante.fr"/></m>"#,
+            "1234@patient.mssante.fr",
+        ),
+    ] {
+        assert_denied(&send(inner), &fill(marker), false);
+    }
+    assert_passes(&send(
+        r#"<m idnt="id-2" did="5" sfd="1"><e t="t" a="146026322000196@patient.mssante.fr"/></m>"#,
+    ));
+    // Not sent: a draft without autoSendTime may name anyone.
+    assert_passes(&xml_env(&fill(
+        r#"<SaveDraftRequest xmlns="urn:zimbraMail"><m><e t="t" a="OUT"/></m></SaveDraftRequest>"#,
+    )));
+}
+
+#[test]
+fn uploads_are_asked_for_then_checked() {
+    let body = send(r#"<m aid="srv:up1"/>"#);
+    let env = Envelope::parse(body.as_bytes()).unwrap();
+    assert!(
+        matches!(inspect(&env, &user(), &policy()), Decision::NeedsUploads(ref v) if v == &["srv:up1"])
+    );
+    let msg = |to: &'static str| {
+        move |aid: &str| {
+            (aid == "srv:up1").then(|| UploadInfo {
+                size: 100,
+                content: Some(bytes::Bytes::from(format!(
+                    "From: Jean <jean.dupont@ght.mssante.fr>\r\nTo: {to}\r\nSubject: x\r\n\r\nbody"
+                ))),
+            })
+        }
+    };
+    assert!(matches!(
+        inspect_with(&env, &user(), &policy(), &msg(GOOD)),
+        Decision::Allow
+    ));
+    let d = inspect_with(
+        &env,
+        &user(),
+        &policy(),
+        &msg("a@medecin.mssante.fr,\r\n x@gmail.com"),
+    );
+    assert!(
+        matches!(d, Decision::Deny(ref f) if f.code == "mail.SEND_ABORTED_ADDRESS_FAILURE" && f.args[0].value == OUT),
+        "{d:?}"
+    );
+    // Unknown upload once uploads are available: refused, never passed unread.
+    let none = |_: &str| None;
+    assert!(matches!(
+        inspect_with(&env, &user(), &policy(), &none),
+        Decision::Deny(_)
+    ));
+}
+
+#[test]
+fn attachment_total_is_limited() {
+    let body = send(r#"<m><e t="t" a="GOOD"/><attach aid="u1,u2"/></m>"#);
+    let env = Envelope::parse(body.as_bytes()).unwrap();
+    let sizes = |s: u64| {
+        move |_: &str| {
+            Some(UploadInfo {
+                size: s,
+                content: None,
+            })
+        }
+    };
+    assert!(matches!(
+        inspect_with(&env, &user(), &policy(), &sizes(7 * 1024 * 1024)),
+        Decision::Rewrite(_)
+    ));
+    let d = inspect_with(&env, &user(), &policy(), &sizes(8 * 1024 * 1024));
+    assert!(
+        matches!(d, Decision::Deny(ref f) if f.reason.contains("trop volumineuses")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn prefs_rules() {
+    let prefs = |inner: &str| {
+        xml_env(&fill(&format!(
+            "<ModifyPrefsRequest xmlns=\"urn:zimbraAccount\">{inner}</ModifyPrefsRequest>"
+        )))
+    };
+    for (inner, ok) in [
+        (
+            r#"<pref name="zimbraPrefNewMailNotificationAddress">OUT</pref>"#,
+            true,
+        ),
+        (
+            r#"<pref name="zimbraPrefOutOfOfficeReply">absent</pref>"#,
+            true,
+        ),
+        (
+            r#"<pref name="zimbraPrefMailForwardingAddress"></pref>"#,
+            true,
+        ),
+        (
+            r#"<pref name="ZIMBRAPREFMAILFORWARDINGADDRESS">OUT</pref>"#,
+            false,
+        ),
+        (
+            r#"<pref name="zimbraPrefCalendarReminderEmail">OUT</pref>"#,
+            false,
+        ),
+        (r#"<pref name="zimbraPrefReplyToAddress">OUT</pref>"#, false),
+        (
+            r#"<pref name="zimbraPrefPasswordRecoveryAddress">GOOD</pref>"#,
+            false,
+        ),
+        (r#"<pref name="zimbraPrefFromAddress">OUT</pref>"#, false),
+        (
+            r#"<pref name="zimbraPrefFromAddress">jean.dupont@ght.mssante.fr</pref>"#,
+            true,
+        ),
+    ] {
+        match decide(&prefs(inner)) {
+            Decision::Allow => assert!(ok, "{inner} allowed"),
+            Decision::Deny(f) => {
+                assert!(!ok, "{inner} refused: {}", f.reason);
+                assert_eq!(f.code, "service.PERM_DENIED");
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+}
+
+#[test]
+fn unknown_and_admin_requests_are_refused() {
+    assert_denied(
+        &xml_env(r#"<FrobnicateRequest xmlns="urn:zimbraMail"/>"#),
+        "inconnue",
+        false,
+    );
+    assert_denied(
+        &xml_env(r#"<SendMsgRequest xmlns="urn:zimbraAdmin"><m/></SendMsgRequest>"#),
+        "inconnue",
+        false,
+    );
+    assert_denied(
+        &xml_env(
+            r#"<ModifyAccountRequest xmlns="urn:zimbraAdmin" id="x"><a n="zimbraMailForwardingAddress">x@gmail.com</a></ModifyAccountRequest>"#,
+        ),
+        "ModifyAccountRequest",
+        false,
+    );
+    assert_passes(&xml_env(r#"<GetInfoRequest xmlns="urn:zimbraAccount"/>"#));
+    assert_passes(&xml_env(&format!(
+        r#"<SearchRequest xmlns="{NS_MAIL}"><query>in:inbox</query></SearchRequest>"#
+    )));
+}
+
+#[test]
+fn faults_name_the_refused_addresses_in_french() {
+    let Decision::Deny(f) = decide(&send(
+        r#"<m><e t="t" a="OUT"/><e t="c" a="y@yahoo.fr"/></m>"#,
+    )) else {
+        panic!()
+    };
+    assert_eq!(f.code, "mail.SEND_ABORTED_ADDRESS_FAILURE");
+    assert_eq!(
+        f.reason,
+        "Adresses hors de l'espace de confiance MSSanté : x@gmail.com, y@yahoo.fr"
+    );
+    let invalid: Vec<_> = f
+        .args
+        .iter()
+        .filter(|a| a.name == "invalid")
+        .map(|a| a.value.as_str())
+        .collect();
+    assert_eq!(invalid, ["x@gmail.com", "y@yahoo.fr"]);
+}
+
+#[test]
+fn multi_valued_json_prefs_and_request_level_auto_send() {
+    let body = json_env(
+        "ModifyPrefsRequest",
+        &fill(
+            r#"{"_jsns":"urn:zimbraAccount","_attrs":{"zimbraPrefMailForwardingAddress":["GOOD","OUT"]}}"#,
+        ),
+    );
+    assert_denied(&body, OUT, false);
+    let body = xml_env(&fill(
+        r#"<SaveDraftRequest xmlns="urn:zimbraMail" autoSendTime="1900000000000"><m><e t="t" a="OUT"/></m></SaveDraftRequest>"#,
+    ));
+    assert_denied(&body, OUT, false);
+}

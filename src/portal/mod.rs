@@ -1,0 +1,14 @@
+//! The login portal (A1, A5, A6): server-rendered French pages, form parsers,
+//! CSRF tokens, redirect validation and the login-flow router. No JavaScript.
+
+pub mod csrf;
+pub mod forms;
+pub mod html;
+pub mod http_util;
+pub mod pages;
+pub mod redirect;
+pub mod router;
+
+pub use html::PageContext;
+pub use redirect::{return_path_or_root, safe_return_path};
+pub use router::{handle, PortalState};

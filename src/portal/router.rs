@@ -1,0 +1,441 @@
+//! `portal::handle`: the browser login flow end to end — login → password checked
+//! by the store → second factor (or its first set-up and test) → full session →
+//! redirect. Also logout and "Mon Profil" display.
+//! TODO(next): forgotten password / first-connection link flow, profile form posts.
+
+use super::csrf;
+use super::forms::{self, ChannelForm, CsrfOnlyForm, LoginForm, OtpForm};
+use super::html::PageContext;
+use super::http_util::{cookie, html, redirect};
+use super::pages::{self, paths, ProfileView, TotpSetupView};
+use super::redirect::return_path_or_root;
+use crate::audit::AuditEvent;
+use crate::auth::config::AuthConfig;
+use crate::auth::otp::EmailCodeVerdict;
+use crate::auth::regulation::{Endpoint, Regulator};
+use crate::auth::second_factor::{SecondFactor, LOGIN_CODE_PURPOSE};
+use crate::auth::secret::BearerToken;
+use crate::auth::session::{LiveSession, Session, SessionManager, Stage};
+use crate::auth::upstream::{UpstreamClient, UpstreamError};
+use crate::auth::user::canonical_user;
+use crate::mail::{messages, Mailer};
+use crate::store::{OtpChannel, ShortStore};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+const ENROL_CODE_PURPOSE: &str = "enrol";
+const BAD_LOGIN: &str = "Identifiant ou mot de passe incorrect.";
+const BAD_CODE: &str = "Code incorrect ou expiré.";
+const UNAVAILABLE: &str = "Le service est momentanément indisponible. Veuillez réessayer plus tard.";
+
+/// Everything the portal needs (built once by the server).
+#[derive(Debug, Clone)]
+pub struct PortalState {
+    pub cfg: AuthConfig,
+    pub sessions: SessionManager,
+    pub factor: SecondFactor,
+    pub regulator: Regulator,
+    pub upstream: UpstreamClient,
+    pub mailer: Option<Mailer>,
+    pub short: ShortStore,
+}
+
+/// A channel set-up in progress (kept server-side, never in the page).
+#[derive(Serialize, Deserialize)]
+struct PendingEnrolment {
+    channel: OtpChannel,
+    email: String,
+    secret: Option<String>,
+    uri: Option<String>,
+    qr: Option<String>,
+}
+
+fn enrol_key(user: &str) -> String {
+    format!("portal_enrol:{user}")
+}
+
+impl PortalState {
+    fn ctx(&self, logged_in: bool) -> PageContext<'_> {
+        PageContext { operator: &self.cfg.operator, logged_in }
+    }
+
+    fn demo(&self) -> bool {
+        self.cfg.session.insecure_loopback_demo
+    }
+
+    fn error(&self, status: StatusCode, msg: &str) -> Response<Bytes> {
+        html(status, pages::error(&self.ctx(false), status.as_u16(), msg), &[])
+    }
+
+    async fn session(&self, req: &Request<Bytes>) -> Option<LiveSession> {
+        let id = cookie(req.headers(), self.sessions.cookie_name())?;
+        let s = self.sessions.load(id, true).await.ok()??;
+        Some(LiveSession { id: BearerToken::new(id), session: s })
+    }
+}
+
+/// Serves a portal request. The body must already be read (and capped by the caller).
+pub async fn handle(req: Request<Bytes>, client_ip: IpAddr, st: &PortalState) -> Response<Bytes> {
+    if req.body().len() > forms::MAX_FORM_BYTES {
+        return st.error(StatusCode::PAYLOAD_TOO_LARGE, "Formulaire trop volumineux.");
+    }
+    let path = req.uri().path().to_string();
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, paths::LOGIN) => login_page(&req, st, None, StatusCode::OK),
+        (Method::POST, paths::LOGIN) => login_post(&req, client_ip, st).await,
+        (Method::GET, paths::OTP) => otp_get(&req, st).await,
+        (Method::POST, paths::OTP) => otp_post(&req, client_ip, st).await,
+        (Method::POST, paths::OTP_SEND) => otp_send(&req, st).await,
+        (Method::GET, paths::OTP_SETUP) => setup_get(&req, st).await,
+        (Method::POST, paths::OTP_SETUP) => setup_post(&req, st).await,
+        (Method::POST, paths::OTP_TEST) => setup_test(&req, client_ip, st).await,
+        (Method::GET, paths::PROFILE) => profile_get(&req, st).await,
+        (Method::GET, "/deconnexion") => logout(&req, st).await,
+        _ => st.error(StatusCode::NOT_FOUND, "Cette page n'existe pas."),
+    }
+}
+
+fn login_page(req: &Request<Bytes>, st: &PortalState, err: Option<&str>, status: StatusCode) -> Response<Bytes> {
+    let token = csrf::double_submit_issue(st.factor.durable.data_key());
+    let return_to = req
+        .uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|v| v.into_iter().find(|(k, _)| k == "retour").map(|(_, v)| v))
+        .unwrap_or_default();
+    let page = pages::login(&st.ctx(false), &token, "", return_path_or_root(Some(&return_to)), err);
+    html(status, page, &[csrf::double_submit_cookie(&token, st.demo())])
+}
+
+async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Response<Bytes> {
+    let started = Instant::now();
+    let Ok(form) = forms::parse::<LoginForm>(req.body()) else {
+        return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
+    };
+    let csrf_cookie = cookie(req.headers(), if st.demo() { csrf::CSRF_COOKIE_DEMO } else { csrf::CSRF_COOKIE_SECURE });
+    if !csrf::double_submit_verify(st.factor.durable.data_key(), csrf_cookie, &form.csrf) {
+        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer la connexion.");
+    }
+    let fail = |count: bool, user: String| async move {
+        if count {
+            let _ = st.regulator.record_failure(&user, ip).await;
+        }
+        st.regulator.uniform_delay(started).await;
+        login_page(req, st, Some(BAD_LOGIN), StatusCode::UNAUTHORIZED)
+    };
+    let Some(user) = canonical_user(&form.username, st.cfg.login_domain.as_deref()) else {
+        return fail(false, String::new()).await;
+    };
+    match st.regulator.is_banned(&user, ip).await {
+        Ok(false) => {}
+        Ok(true) => return fail(false, user).await,
+        Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+    }
+    let auth = match st.upstream.auth_by_password(&user, &form.password).await {
+        Ok(a) => a,
+        Err(UpstreamError::AuthFailed) => return fail(true, user).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream login failed");
+            return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        }
+    };
+    let _ = st.regulator.record_success(&user, ip).await;
+    // A fresh session id (never reuse one the browser brought: fixation).
+    if let Some(old) = cookie(req.headers(), st.sessions.cookie_name()) {
+        let _ = st.sessions.revoke(old).await;
+    }
+    let Ok(mut live) = st.sessions.create(&user, Stage::PasswordOk, Some(auth.token)).await else {
+        return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+    };
+    live.session.return_to = Some(return_path_or_root(Some(&form.return_to)).to_string());
+    let _ = st.sessions.update(live.id.expose(), &live.session).await;
+    let set = [st.sessions.cookie(&live.id)];
+    let security = match st.factor.durable.get(&user).await {
+        Ok(s) => s,
+        Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+    };
+    match security.otp_channel {
+        None => redirect(paths::OTP_SETUP, &set),
+        Some(OtpChannel::Email) => {
+            send_login_code(st, &user, security.contact_email.as_deref()).await;
+            redirect(paths::OTP, &set)
+        }
+        Some(OtpChannel::Totp) => redirect(paths::OTP, &set),
+    }
+}
+
+/// Emails a login code (rate-limited per account). Failures are logged, not shown.
+async fn send_login_code(st: &PortalState, user: &str, to: Option<&str>) -> bool {
+    let (Some(to), Some(mailer)) = (to, st.mailer.as_ref()) else {
+        return false;
+    };
+    if !st.regulator.allow(Endpoint::EmailCode, user).await.unwrap_or(false) {
+        return false;
+    }
+    let Ok(code) = st.factor.email.issue(LOGIN_CODE_PURPOSE, user).await else {
+        return false;
+    };
+    let n = messages::otp_code(&st.cfg.operator.name, code.expose(), st.cfg.email_code.validity_secs);
+    match mailer.send(to, &n).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "login code mail not sent");
+            false
+        }
+    }
+}
+
+async fn pending_login(req: &Request<Bytes>, st: &PortalState) -> Result<(LiveSession, OtpChannel), Response<Bytes>> {
+    let Some(live) = st.session(req).await.filter(|l| l.session.stage == Stage::PasswordOk) else {
+        return Err(redirect(paths::LOGIN, &[]));
+    };
+    match st.factor.durable.get(&live.session.user).await {
+        Ok(s) => match s.otp_channel {
+            Some(c) => Ok((live, c)),
+            None => Err(redirect(paths::OTP_SETUP, &[])),
+        },
+        Err(_) => Err(st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)),
+    }
+}
+
+fn otp_page(st: &PortalState, live: &LiveSession, channel: OtpChannel, err: Option<&str>, note: Option<&str>) -> Response<Bytes> {
+    let token = csrf::session_token(&live.session.csrf_secret, "otp");
+    let status = if err.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    html(status, pages::otp(&st.ctx(false), &token, channel, err, note), &[])
+}
+
+async fn otp_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    match pending_login(req, st).await {
+        Ok((live, channel)) => otp_page(st, &live, channel, None, None),
+        Err(r) => r,
+    }
+}
+
+async fn otp_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Response<Bytes> {
+    let (live, channel) = match pending_login(req, st).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Ok(form) = forms::parse::<OtpForm>(req.body()) else {
+        return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
+    };
+    if !csrf::verify_session_token(&live.session.csrf_secret, "otp", &form.csrf) {
+        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer la connexion.");
+    }
+    if !st.regulator.allow(Endpoint::Otp, &ip.to_string()).await.unwrap_or(false) {
+        return st.error(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives. Veuillez réessayer dans quelques minutes.");
+    }
+    let now = st.regulator.now_ms() / 1000;
+    match st.factor.verify(&live.session.user, form.code.expose(), now).await {
+        Ok(Some(_)) => finish_login(st, &live, ip).await,
+        Ok(None) => otp_page(st, &live, channel, Some(BAD_CODE), None),
+        Err(_) => st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+    }
+}
+
+/// Second factor done: new session id at stage Full, then back to where the user was going.
+async fn finish_login(st: &PortalState, live: &LiveSession, ip: IpAddr) -> Response<Bytes> {
+    match st.sessions.rotate(live.id.expose(), |s| s.stage = Stage::Full).await {
+        Ok(Some(full)) => {
+            AuditEvent::new("login.success").user(&full.session.user).client_ip(ip).emit();
+            let to = return_path_or_root(full.session.return_to.as_deref()).to_string();
+            redirect(&to, &[st.sessions.cookie(&full.id)])
+        }
+        Ok(None) => redirect(paths::LOGIN, &[]),
+        Err(_) => st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+    }
+}
+
+async fn otp_send(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    let (live, channel) = match pending_login(req, st).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let ok_csrf = forms::parse::<CsrfOnlyForm>(req.body())
+        .is_ok_and(|f| csrf::verify_session_token(&live.session.csrf_secret, "otp", &f.csrf));
+    if !ok_csrf {
+        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer la connexion.");
+    }
+    let to = st.factor.durable.get(&live.session.user).await.ok().and_then(|s| s.contact_email);
+    let sent = channel == OtpChannel::Email && send_login_code(st, &live.session.user, to.as_deref()).await;
+    let note = if sent { "Un nouveau code vous a été envoyé." } else { "Aucun code n'a pu être envoyé pour le moment." };
+    otp_page(st, &live, channel, None, Some(note))
+}
+
+/// Set-up is allowed for a full session, or after the password when no channel exists yet
+/// (never to replace an existing second factor with the password alone).
+async fn setup_session(req: &Request<Bytes>, st: &PortalState) -> Result<LiveSession, Response<Bytes>> {
+    let Some(live) = st.session(req).await else {
+        return Err(redirect(paths::LOGIN, &[]));
+    };
+    if live.session.stage == Stage::Full {
+        return Ok(live);
+    }
+    match st.factor.durable.get(&live.session.user).await {
+        Ok(s) if s.otp_channel.is_none() => Ok(live),
+        Ok(_) => Err(redirect(paths::OTP, &[])),
+        Err(_) => Err(st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)),
+    }
+}
+
+fn setup_page(st: &PortalState, live: &LiveSession, pending: Option<&PendingEnrolment>, email: &str, err: Option<&str>) -> Response<Bytes> {
+    let token = csrf::session_token(&live.session.csrf_secret, "setup");
+    let view = pending.and_then(|p| {
+        Some(TotpSetupView { qr_png_base64: p.qr.as_deref()?, otpauth_uri: p.uri.as_deref()?, secret_base32: p.secret.as_deref()? })
+    });
+    let logged_in = live.session.stage == Stage::Full;
+    let page = pages::otp_setup(&st.ctx(logged_in), &token, email, pending.map(|p| p.channel), view.as_ref(), err);
+    html(if err.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, page, &[])
+}
+
+async fn setup_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    let live = match setup_session(req, st).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let email = st.factor.durable.get(&live.session.user).await.ok().and_then(|s| s.contact_email).unwrap_or_default();
+    setup_page(st, &live, None, &email, None)
+}
+
+async fn setup_post(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    let live = match setup_session(req, st).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let Ok(form) = forms::parse::<ChannelForm>(req.body()) else {
+        return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
+    };
+    if !csrf::verify_session_token(&live.session.csrf_secret, "setup", &form.csrf) {
+        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer.");
+    }
+    let email = form.email.trim().to_string();
+    if !forms::plausible_email(&email) {
+        return setup_page(st, &live, None, &email, Some("Adresse e-mail invalide."));
+    }
+    let user = live.session.user.clone();
+    let pending = match OtpChannel::parse(&form.channel) {
+        Some(OtpChannel::Totp) => match st.factor.totp.new_enrolment(&user) {
+            Ok(e) => PendingEnrolment {
+                channel: OtpChannel::Totp,
+                email: email.clone(),
+                secret: Some(e.secret_base32.expose().to_string()),
+                uri: Some(e.uri.expose().to_string()),
+                qr: Some(e.qr_png_base64),
+            },
+            Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+        },
+        Some(OtpChannel::Email) => {
+            let sent = match (st.mailer.as_ref(), st.regulator.allow(Endpoint::EmailCode, &user).await.unwrap_or(false)) {
+                (Some(m), true) => match st.factor.email.issue(ENROL_CODE_PURPOSE, &user).await {
+                    Ok(code) => {
+                        let n = messages::otp_code(&st.cfg.operator.name, code.expose(), st.cfg.email_code.validity_secs);
+                        m.send(&email, &n).await.is_ok()
+                    }
+                    Err(_) => false,
+                },
+                _ => false,
+            };
+            if !sent {
+                return setup_page(st, &live, None, &email, Some("Le code n'a pas pu être envoyé. Veuillez réessayer plus tard."));
+            }
+            PendingEnrolment { channel: OtpChannel::Email, email: email.clone(), secret: None, uri: None, qr: None }
+        }
+        None => return setup_page(st, &live, None, &email, Some("Canal de télécommunication inconnu.")),
+    };
+    if st.short.put_json(&enrol_key(&user), &pending, Duration::from_secs(900)).await.is_err() {
+        return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+    }
+    setup_page(st, &live, Some(&pending), &email, None)
+}
+
+async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Response<Bytes> {
+    let live = match setup_session(req, st).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let Ok(form) = forms::parse::<OtpForm>(req.body()) else {
+        return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
+    };
+    if !csrf::verify_session_token(&live.session.csrf_secret, "setup", &form.csrf) {
+        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer.");
+    }
+    if !st.regulator.allow(Endpoint::Otp, &ip.to_string()).await.unwrap_or(false) {
+        return st.error(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives. Veuillez réessayer dans quelques minutes.");
+    }
+    let user = live.session.user.clone();
+    let Ok(Some(pending)) = st.short.get_json::<PendingEnrolment>(&enrol_key(&user)).await else {
+        return redirect(paths::OTP_SETUP, &[]);
+    };
+    let now = st.regulator.now_ms() / 1000;
+    let step = match (&pending.channel, &pending.secret) {
+        (OtpChannel::Totp, Some(s)) => st.factor.totp.matching_step(s, form.code.expose(), now).ok().flatten(),
+        (OtpChannel::Email, _) => matches!(
+            st.factor.email.verify(ENROL_CODE_PURPOSE, &user, form.code.expose()).await,
+            Ok(EmailCodeVerdict::Accepted)
+        )
+        .then_some(0),
+        _ => None,
+    };
+    let Some(step) = step else {
+        return setup_page(st, &live, Some(&pending), &pending.email, Some(BAD_CODE));
+    };
+    let d = &st.factor.durable;
+    let saved = async {
+        if let (OtpChannel::Totp, Some(s)) = (pending.channel, &pending.secret) {
+            d.set_totp_secret(&user, Some(s)).await?;
+            d.accept_totp_step(&user, step).await?;
+        }
+        d.set_contact_email(&user, Some(&pending.email)).await?;
+        d.set_otp_channel(&user, Some(pending.channel)).await?;
+        st.short.delete(&enrol_key(&user)).await?;
+        st.factor.recovery.regenerate(d, &user).await
+    }
+    .await;
+    let Ok(codes) = saved else {
+        return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+    };
+    AuditEvent::new("otp.enrolled").user(&user).client_ip(ip).detail(serde_json::json!({"method": pending.channel.as_str()})).emit();
+    // The test counted as the second factor: the session becomes full (new id).
+    let Ok(Some(full)) = st.sessions.rotate(live.id.expose(), |s: &mut Session| s.stage = Stage::Full).await else {
+        return redirect(paths::LOGIN, &[]);
+    };
+    let shown: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
+    html(StatusCode::OK, pages::recovery_codes(&st.ctx(true), &shown), &[st.sessions.cookie(&full.id)])
+}
+
+async fn profile_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    let Some(live) = st.session(req).await.filter(|l| l.session.stage == Stage::Full) else {
+        return redirect(&format!("{}?retour=%2Fprofil", paths::LOGIN), &[]);
+    };
+    let Ok(sec) = st.factor.durable.get(&live.session.user).await else {
+        return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+    };
+    let token = csrf::session_token(&live.session.csrf_secret, "profile");
+    let view = ProfileView {
+        username: &live.session.user,
+        contact_email: sec.contact_email.as_deref().unwrap_or(""),
+        channel: sec.otp_channel,
+        recovery_codes_left: sec.recovery_codes_left,
+    };
+    html(StatusCode::OK, pages::profile(&st.ctx(true), &token, &view, None, None), &[])
+}
+
+async fn logout(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    if let Some(id) = cookie(req.headers(), st.sessions.cookie_name()) {
+        if let Ok(Some(s)) = st.sessions.revoke(id).await {
+            if let Some(t) = &s.upstream_token {
+                let _ = st.upstream.end_session(t).await;
+            }
+            AuditEvent::new("logout").user(&s.user).emit();
+        }
+    }
+    redirect(paths::LOGIN, &[st.sessions.clear_cookie()])
+}
+
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

@@ -1,0 +1,229 @@
+//! Forwarding one request to the store and streaming the answer back.
+
+use super::context::RequestContext;
+use super::error::ProxyError;
+use super::headers;
+use super::limits::{collect_capped, CollectError, LimitedBody};
+use super::path::{NormalizedPath, Surface};
+use super::soap_pipeline::{self, SoapAction};
+use super::upstream::UpstreamError;
+use super::{full, Body};
+use crate::server::state::AppState;
+use crate::soap::{Envelope, Fault, Format, SoapError, SoapReply};
+use crate::telemetry;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Proxies one request whose path is already normalized and classified.
+pub async fn handle(
+    req: Request<Incoming>,
+    path: &NormalizedPath,
+    ctx: RequestContext,
+    peer: SocketAddr,
+    state: &AppState,
+) -> Response<Body> {
+    match proxy(req, path, &ctx, peer, state).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn proxy(
+    req: Request<Incoming>,
+    path: &NormalizedPath,
+    ctx: &RequestContext,
+    peer: SocketAddr,
+    state: &AppState,
+) -> Result<Response<Body>, ProxyError> {
+    if ctx.surface == Surface::Closed {
+        return Err(ProxyError::Forbidden);
+    }
+    let (parts, incoming) = req.into_parts();
+    let limits = &state.config.limits;
+
+    let (body, timeout, exceeded): (Body, Duration, Option<Arc<AtomicBool>>) = match ctx.surface {
+        Surface::Soap | Surface::AdminSoap => {
+            if parts.method != Method::POST {
+                return Err(ProxyError::MethodNotAllowed);
+            }
+            let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+            let bytes = match content_length(&parts.headers) {
+                Some(len) if len > limits.soap_max_bytes as u64 => {
+                    return Ok(too_large_fault(limits.soap_max_bytes, &[]))
+                }
+                _ => match collect_capped(incoming, limits.soap_max_bytes, timeout).await {
+                    Ok(b) => b,
+                    Err(CollectError::TooLarge) => {
+                        return Ok(too_large_fault(limits.soap_max_bytes, &[]))
+                    }
+                    Err(CollectError::Timeout) => return Err(ProxyError::RequestTimeout),
+                    Err(CollectError::Client) => return Err(ProxyError::BadRequest("body")),
+                },
+            };
+            match soap_step(bytes, ctx, state) {
+                SoapStep::Answer(reply) => return Ok(soap_response(reply)),
+                SoapStep::Forward(bytes, long_poll) => {
+                    let t = if long_poll {
+                        state.upstream.long_poll_timeout
+                    } else {
+                        state.upstream.response_timeout
+                    };
+                    (full(bytes), t, None)
+                }
+            }
+        }
+        Surface::Upload => {
+            let cap = limits.upload_max_bytes;
+            if content_length(&parts.headers).is_some_and(|len| len > cap) {
+                return Err(ProxyError::PayloadTooLarge);
+            }
+            let flag = Arc::new(AtomicBool::new(false));
+            let body = LimitedBody::new(incoming, cap, flag.clone()).boxed();
+            (body, state.upstream.response_timeout, Some(flag))
+        }
+        _ => (
+            incoming.map_err(Into::into).boxed(),
+            state.upstream.response_timeout,
+            None,
+        ),
+    };
+
+    let up_req = build_upstream_request(parts, body, path, ctx, peer, state)?;
+    let started = Instant::now();
+    let result = state.upstream.send(up_req, timeout).await;
+    telemetry::record_upstream_latency(ctx.surface.as_str(), started.elapsed().as_secs_f64());
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(_) if exceeded.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) => {
+            return Err(ProxyError::PayloadTooLarge)
+        }
+        Err(UpstreamError::Timeout) => {
+            tracing::warn!(surface = ctx.surface.as_str(), "store response timeout");
+            return Err(ProxyError::UpstreamTimeout);
+        }
+        Err(UpstreamError::Unavailable(why)) => {
+            tracing::warn!(surface = ctx.surface.as_str(), error = %why, "store unavailable");
+            return Err(ProxyError::UpstreamUnavailable);
+        }
+    };
+    let (mut parts, body) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(Into::into).boxed(),
+    ))
+}
+
+enum SoapStep {
+    Forward(Bytes, bool),
+    Answer(SoapReply),
+}
+
+/// Parse strictly, then ask the decision point. A body that does not parse is
+/// answered with a fault and never reaches the store.
+fn soap_step(bytes: Bytes, ctx: &RequestContext, state: &AppState) -> SoapStep {
+    let cap = state.config.limits.soap_max_bytes;
+    let env = match Envelope::parse_capped(&bytes, cap) {
+        Ok(env) => env,
+        Err(err) => {
+            telemetry::record_policy_decision("malformed");
+            tracing::info!(error = %err, "SOAP body refused");
+            return SoapStep::Answer(fault_for(&err, &bytes));
+        }
+    };
+    let long_poll = soap_pipeline::is_long_poll(&env);
+    let action = soap_pipeline::decide(&env, ctx, state);
+    telemetry::record_policy_decision(action.label());
+    match action {
+        SoapAction::Forward => SoapStep::Forward(bytes, long_poll),
+        SoapAction::ForwardRewritten(new) => SoapStep::Forward(Bytes::from(new), long_poll),
+        SoapAction::Answer(reply) => SoapStep::Answer(reply),
+    }
+}
+
+fn fault_for(err: &SoapError, body: &[u8]) -> SoapReply {
+    Fault::from(err).reply(Format::sniff(body))
+}
+
+/// The INVALID_REQUEST fault for an oversize body; the format is guessed from
+/// whatever prefix was read (none when refused on Content-Length).
+fn too_large_fault(limit: usize, prefix: &[u8]) -> Response<Body> {
+    let mut resp = soap_response(fault_for(&SoapError::TooLarge { limit }, prefix));
+    // The rest of the body is not read: the connection cannot be reused.
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+fn soap_response(reply: SoapReply) -> Response<Body> {
+    let mut resp = Response::new(full(reply.body));
+    *resp.status_mut() =
+        http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    resp
+}
+
+fn content_length(h: &http::HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn build_upstream_request(
+    parts: http::request::Parts,
+    body: Body,
+    path: &NormalizedPath,
+    ctx: &RequestContext,
+    peer: SocketAddr,
+    state: &AppState,
+) -> Result<Request<Body>, ProxyError> {
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{}?{q}", path.forward),
+        None => path.forward.clone(),
+    };
+    let uri = state
+        .upstream
+        .uri_for(&pq)
+        .map_err(|_| ProxyError::BadRequest("target"))?;
+    let mut headers = parts.headers;
+    headers::strip_hop_by_hop(&mut headers);
+    // Host is preserved (Zimbra checks Referer against it); HTTP/2 carries it in
+    // the :authority pseudo-header instead.
+    let host = headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    match &host {
+        Some(h) => headers.insert(header::HOST, h.clone()),
+        None => headers.insert(
+            header::HOST,
+            HeaderValue::from_str(state.upstream.authority().as_str())
+                .map_err(|_| ProxyError::Internal)?,
+        ),
+    };
+    let trusted = headers::is_trusted(peer.ip(), &state.trusted_proxies);
+    headers::set_forwarding(&mut headers, peer.ip(), trusted, ctx.secure, host);
+    // Our SOAP bodies are complete: let the client compute their framing.
+    if matches!(ctx.surface, Surface::Soap | Surface::AdminSoap) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    Ok(req)
+}

@@ -1,0 +1,142 @@
+//! Listeners, TLS, routing and the shared state.
+
+pub mod conn;
+pub mod listener;
+pub mod ops;
+pub mod router;
+pub mod state;
+pub mod tls;
+
+use crate::config::Config;
+use crate::proxy::{full, Body};
+use crate::telemetry;
+use http::{Response, StatusCode};
+use listener::{Handler, ListenerOptions};
+use state::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A started gateway (public listener and optional metrics listener).
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// Stops accepting, lets in-flight requests finish (grace period), returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Binds the listeners and starts serving in the background.
+pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
+    let metrics = telemetry::metrics_handle();
+    let s = &config.server;
+    let tls = match &s.tls {
+        Some(t) => Some(tls::acceptor(t, s.http2)?),
+        None => None,
+    };
+    let opts = ListenerOptions {
+        tls,
+        http2: s.http2,
+        header_read_timeout: Duration::from_secs(s.header_read_timeout_secs.max(1)),
+        http2_keepalive: (s.http2_keepalive_secs > 0)
+            .then(|| Duration::from_secs(s.http2_keepalive_secs)),
+        max_connections: s.max_connections,
+        shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
+    };
+    let public = TcpListener::bind(s.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", s.listen))?;
+    let addr = public.local_addr()?;
+    let metrics_cfg = config.metrics.clone();
+    let state = Arc::new(AppState::new(config)?);
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let st = state.clone();
+    let handler: Handler = Arc::new(move |req, conn| {
+        let st = st.clone();
+        Box::pin(router::route(req, conn, st))
+    });
+    tasks.push(tokio::spawn(listener::serve(
+        public,
+        opts.clone(),
+        handler,
+        rx.clone(),
+    )));
+
+    let mut metrics_addr = None;
+    if metrics_cfg.enabled {
+        let ml = TcpListener::bind(metrics_cfg.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("metrics.listen {}: {e}", metrics_cfg.listen))?;
+        metrics_addr = Some(ml.local_addr()?);
+        let st = state.clone();
+        let handler: Handler = Arc::new(move |req, _conn| {
+            let st = st.clone();
+            let metrics = metrics.clone();
+            Box::pin(async move {
+                match req.uri().path() {
+                    "/metrics" => ops::metrics(&metrics),
+                    "/healthz" => ops::healthz(),
+                    "/readyz" => ops::readyz(&st.readiness, true).await,
+                    _ => not_found(),
+                }
+            })
+        });
+        let mopts = ListenerOptions {
+            tls: None,
+            http2: false,
+            max_connections: 64,
+            ..opts
+        };
+        tasks.push(tokio::spawn(listener::serve(ml, mopts, handler, rx)));
+    }
+    Ok(RunningGateway {
+        addr,
+        metrics_addr,
+        state,
+        shutdown: tx,
+        tasks,
+    })
+}
+
+fn not_found() -> Response<Body> {
+    let mut r = Response::new(full("not found\n"));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

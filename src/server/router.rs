@@ -1,0 +1,105 @@
+//! THE ROUTER: every request of the public listener enters here.
+//!
+//! Order: target hygiene (400) -> ops endpoints -> portal routes -> proxy.
+//! One access-log line and one metrics sample per request, always.
+
+use super::conn::ConnInfo;
+use super::ops;
+use super::state::AppState;
+use crate::proxy::context::RequestContext;
+use crate::proxy::error::ProxyError;
+use crate::proxy::path::{self, Surface};
+use crate::proxy::{forward, headers, Body};
+use crate::telemetry;
+use http::{header, Request, Response};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Handles one request of the public listener.
+pub async fn route(req: Request<Incoming>, conn: ConnInfo, state: Arc<AppState>) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let client_ip = headers::client_ip(conn.peer.ip(), req.headers(), &state.trusted_proxies);
+    let (resp, surface, logged_path) = dispatch(req, &conn, client_ip, &state).await;
+    let status = resp.status().as_u16();
+    telemetry::record_request(surface.as_str(), status);
+    // Path only: never the query string (tokens travel there), never cookies.
+    tracing::info!(
+        target: "access",
+        method = %method,
+        path = %logged_path,
+        status,
+        surface = surface.as_str(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        client_ip = %client_ip,
+    );
+    resp
+}
+
+async fn dispatch(
+    req: Request<Incoming>,
+    conn: &ConnInfo,
+    client_ip: std::net::IpAddr,
+    state: &AppState,
+) -> (Response<Body>, Surface, String) {
+    let h = req.headers();
+    // Request smuggling: a body framed two ways is refused outright.
+    if h.contains_key(header::CONTENT_LENGTH) && h.contains_key(header::TRANSFER_ENCODING) {
+        let r = ProxyError::BadRequest("content-length and transfer-encoding");
+        return (r.into_response(), Surface::Static, "-".into());
+    }
+    if conn.smuggling_suspected() {
+        let r = ProxyError::BadRequest("content-length and transfer-encoding");
+        return (r.into_response(), Surface::Static, "-".into());
+    }
+    let normalized = match path::normalize(req.uri().path()) {
+        Ok(n) => n,
+        Err(e) => {
+            let r = ProxyError::BadRequest("target");
+            tracing::debug!(error = %e, "target refused");
+            return (r.into_response(), Surface::Static, "-".into());
+        }
+    };
+    if let Some(q) = req.uri().query() {
+        if path::check_query(q).is_err() {
+            let r = ProxyError::BadRequest("query");
+            return (r.into_response(), Surface::Static, normalized.decided);
+        }
+    }
+    let logged = normalized.decided.clone();
+
+    // ---- ops endpoints ----
+    match normalized.decided.as_str() {
+        "/healthz" => return (ops::healthz(), Surface::Ops, logged),
+        "/readyz" => {
+            return (
+                ops::readyz(&state.readiness, false).await,
+                Surface::Ops,
+                logged,
+            )
+        }
+        _ => {}
+    }
+
+    // ---- PORTAL ROUTES (auth engineer): /login, /otp, /psc/callback, /password,
+    // /profile, /logout … go here, returning (response, Surface::Portal, logged). ----
+
+    let surface = path::classify(&normalized.decided, &state.config.paths);
+    let trusted = headers::is_trusted(conn.peer.ip(), &state.trusted_proxies);
+    let secure = conn.tls
+        || (state.config.server.behind_tls_proxy
+            && trusted
+            && req
+                .headers()
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
+    let ctx = RequestContext {
+        client_ip,
+        surface,
+        secure,
+        upstream_token: None,
+    };
+    let resp = forward::handle(req, &normalized, ctx, conn.peer, state).await;
+    (resp, surface, logged)
+}

@@ -1,0 +1,296 @@
+//! Shared helpers for integration tests: start the real binary (sandbox store,
+//! gateway) on ephemeral ports, wait until it is ready, kill it on drop.
+//!
+//! Ports: every process listens on 127.0.0.1:0 and prints the address it got
+//! (`sandbox listening on http://…`, `gateway listening on …`), so tests never
+//! race for fixed ports.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mssante-gateway");
+
+/// Installs the ring provider (reqwest with `rustls-no-provider` needs it).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A reqwest client that follows no redirects.
+pub fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// A child process killed (and reaped) on drop; its stderr goes to a file.
+pub struct ChildProcess {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ChildProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory in KiB (Linux `/proc/<pid>/status` VmRSS).
+    pub fn rss_kb(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// What the process wrote to stderr so far (logs).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns the binary and waits for stdout lines starting with each of `wanted`;
+/// returns the process and the rest of each line.
+pub fn spawn_and_wait(
+    args: &[&str],
+    env: &[(&str, &str)],
+    wanted: &[&str],
+) -> (ChildProcess, Vec<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stderr_path = dir.path().join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdout(Stdio::piped()).stderr(stderr);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GATEWAY_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining so the child never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut proc = ChildProcess {
+        child,
+        stderr_path,
+        _dir: dir,
+    };
+    let mut found = vec![None; wanted.len()];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while found.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                for (i, w) in wanted.iter().enumerate() {
+                    if let Some(rest) = line.strip_prefix(w) {
+                        found[i] = Some(rest.trim().to_owned());
+                    }
+                }
+            }
+            Err(_) => {
+                let _ = proc.child.kill();
+                panic!(
+                    "{args:?} did not print {wanted:?}; stderr:\n{}",
+                    proc.stderr()
+                );
+            }
+        }
+    }
+    (proc, found.into_iter().map(Option::unwrap).collect())
+}
+
+/// A running sandbox store.
+pub struct SandboxProcess {
+    pub proc: ChildProcess,
+    pub addr: SocketAddr,
+}
+
+impl SandboxProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Total requests the store received (`/sandbox/stats`).
+    pub async fn received(&self) -> u64 {
+        let v: serde_json::Value = client()
+            .get(self.url("/sandbox/stats"))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json");
+        v["total"].as_u64().expect("total")
+    }
+}
+
+/// Starts `mssante-gateway sandbox` with its default data.
+pub fn start_sandbox() -> SandboxProcess {
+    start_sandbox_with(&[])
+}
+
+/// Starts the sandbox with extra arguments (e.g. `["--data", path]`).
+pub fn start_sandbox_with(extra: &[&str]) -> SandboxProcess {
+    let mut args = vec!["sandbox", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (proc, found) = spawn_and_wait(&args, &[], &["sandbox listening on http://"]);
+    SandboxProcess {
+        proc,
+        addr: found[0].parse().expect("sandbox addr"),
+    }
+}
+
+/// A running gateway.
+pub struct GatewayProcess {
+    pub proc: ChildProcess,
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub config_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl GatewayProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.metrics_addr)
+    }
+}
+
+/// The config used by [`start_gateway`]: ephemeral ports, `upstream`, and
+/// `extra` merged over it (tables merge key by key, so `extra` may set e.g.
+/// `[upstream] response_timeout_secs = 1` or whole new sections).
+pub fn gateway_config(upstream_url: &str, extra: &str) -> String {
+    let mut base: toml::Table = toml::from_str(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\
+         [upstream]\nurl = \"{upstream_url}\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n"
+    ))
+    .expect("base config");
+    let over: toml::Table = toml::from_str(extra).expect("extra config is TOML");
+    merge(&mut base, over);
+    toml::to_string(&base).expect("config")
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Starts `mssante-gateway serve` in front of `upstream_url`.
+pub fn start_gateway(upstream_url: &str, extra: &str) -> GatewayProcess {
+    start_gateway_env(upstream_url, extra, &[])
+}
+
+/// Like [`start_gateway`], with `GATEWAY_*` variables.
+pub fn start_gateway_env(upstream_url: &str, extra: &str, env: &[(&str, &str)]) -> GatewayProcess {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, gateway_config(upstream_url, extra)).expect("write config");
+    let cfg = config_path.to_str().expect("utf-8 path");
+    let (proc, found) = spawn_and_wait(
+        &["serve", "--config", cfg],
+        env,
+        &["gateway listening on ", "metrics listening on "],
+    );
+    GatewayProcess {
+        proc,
+        addr: found[0].parse().expect("gateway addr"),
+        metrics_addr: found[1].parse().expect("metrics addr"),
+        config_path,
+        _dir: dir,
+    }
+}
+
+/// Runs the binary to completion.
+pub fn run_binary(args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GATEWAY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args).output().expect("run binary")
+}
+
+/// Sends raw bytes and returns everything read until the peer closes (or 10 s).
+pub fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Status code of a raw HTTP/1.1 response ("HTTP/1.1 400 …" -> 400).
+pub fn raw_status(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A one-shot fake upstream that records the raw request head it receives and
+/// answers `response`. Returns its address and a receiver for the head.
+pub fn capture_upstream(response: &'static str) -> (SocketAddr, mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match s.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let _ = s.write_all(response.as_bytes());
+            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+        }
+    });
+    (addr, rx)
+}
