@@ -21,7 +21,11 @@ fn whitelist() -> (String, Vec<String>) {
     );
     if let Ok(mut xml) = std::fs::read_to_string(path) {
         if !xml.trim_end().ends_with("</ListeBlancheMSSante>") {
-            xml.push_str("</ListeDomaines></ListeBlancheMSSante>"); // the mirror copy is truncated
+            // The mirror copy is truncated: close what is still open.
+            if !xml.contains("</ListeDomaines>") {
+                xml.push_str("</ListeDomaines>");
+            }
+            xml.push_str("</ListeBlancheMSSante>");
         }
         let names: Vec<String> = xml
             .split("<Nom>")

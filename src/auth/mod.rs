@@ -4,6 +4,7 @@ pub mod clock;
 pub mod config;
 pub mod otp;
 pub mod regulation;
+pub mod reset;
 pub mod second_factor;
 pub mod secret;
 pub mod session;

@@ -56,4 +56,3 @@ pub async fn fake_store() -> String {
     });
     format!("http://{addr}")
 }
-

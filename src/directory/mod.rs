@@ -70,7 +70,7 @@ pub struct SearchOutcome {
 /// The one dispatch point over backends.
 #[derive(Debug)]
 pub enum Backend {
-    Ldap(ldap::LdapBackend),
+    Ldap(Box<ldap::LdapBackend>),
     Memory(memory::MemoryBackend),
 }
 
@@ -108,7 +108,7 @@ impl Directory {
     pub fn from_config(cfg: &DirectoryConfig) -> Result<Self, DirectoryError> {
         cfg.attributes.validate().map_err(DirectoryError::Config)?;
         let backend = match cfg.backend {
-            config::BackendKind::Ldap => Backend::Ldap(ldap::LdapBackend::new(cfg)?),
+            config::BackendKind::Ldap => Backend::Ldap(Box::new(ldap::LdapBackend::new(cfg)?)),
             config::BackendKind::Ldif => {
                 let f = std::fs::File::open(&cfg.ldif_file).map_err(|e| {
                     DirectoryError::Config(format!("ldif_file {}: {e}", cfg.ldif_file.display()))

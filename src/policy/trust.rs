@@ -233,3 +233,12 @@ mod tests {
         assert!(t.apply_local("+bad..domain").is_err());
     }
 }
+
+#[cfg(test)]
+mod shipped_file_tests {
+    #[test]
+    fn shipped_local_file_parses() {
+        let text = include_str!("../../policies/trust-local.txt");
+        super::test_space().apply_local(text).unwrap();
+    }
+}

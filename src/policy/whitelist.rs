@@ -186,7 +186,12 @@ mod tests {
             parse_whitelist(&xml),
             Err(WhitelistError::Truncated(_))
         ));
-        let repaired = format!("{xml}</ListeDomaines></ListeBlancheMSSante>");
+        // The mirror copy stops after `</ListeDomaines>`: close what is open.
+        let mut repaired = xml.clone();
+        if !repaired.contains("</ListeDomaines>") {
+            repaired.push_str("</ListeDomaines>");
+        }
+        repaired.push_str("</ListeBlancheMSSante>");
         let p = parse_whitelist(&repaired).unwrap();
         assert_eq!(p.entries, 6554);
         assert_eq!(p.domains.len(), 5002);

@@ -20,7 +20,10 @@ fn with_security_headers(mut r: Response<Bytes>, cookies: &[String]) -> Response
     let h = r.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     h.insert(
         "content-security-policy",
@@ -40,7 +43,10 @@ fn with_security_headers(mut r: Response<Bytes>, cookies: &[String]) -> Response
 pub fn html(status: StatusCode, body: String, cookies: &[String]) -> Response<Bytes> {
     let mut r = Response::new(Bytes::from(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     with_security_headers(r, cookies)
 }
 
@@ -60,7 +66,10 @@ mod tests {
     #[test]
     fn cookies_and_headers() {
         let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1; __Host-mssante_session=abc"));
+        h.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; __Host-mssante_session=abc"),
+        );
         h.append(COOKIE, HeaderValue::from_static("b=2"));
         assert_eq!(cookie(&h, "__Host-mssante_session"), Some("abc"));
         assert_eq!(cookie(&h, "b"), Some("2"));
@@ -69,6 +78,9 @@ mod tests {
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(r.headers()[LOCATION], "/otp");
         assert_eq!(r.headers()[SET_COOKIE], "x=1");
-        assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert!(r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
     }
 }

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 const ENROL_CODE_PURPOSE: &str = "enrol";
 const BAD_LOGIN: &str = "Identifiant ou mot de passe incorrect.";
 const BAD_CODE: &str = "Code incorrect ou expiré.";
-const UNAVAILABLE: &str = "Le service est momentanément indisponible. Veuillez réessayer plus tard.";
+const UNAVAILABLE: &str =
+    "Le service est momentanément indisponible. Veuillez réessayer plus tard.";
 
 /// Everything the portal needs (built once by the server).
 #[derive(Debug, Clone)]
@@ -59,7 +60,10 @@ fn enrol_key(user: &str) -> String {
 
 impl PortalState {
     fn ctx(&self, logged_in: bool) -> PageContext<'_> {
-        PageContext { operator: &self.cfg.operator, logged_in }
+        PageContext {
+            operator: &self.cfg.operator,
+            logged_in,
+        }
     }
 
     fn demo(&self) -> bool {
@@ -67,13 +71,20 @@ impl PortalState {
     }
 
     fn error(&self, status: StatusCode, msg: &str) -> Response<Bytes> {
-        html(status, pages::error(&self.ctx(false), status.as_u16(), msg), &[])
+        html(
+            status,
+            pages::error(&self.ctx(false), status.as_u16(), msg),
+            &[],
+        )
     }
 
     async fn session(&self, req: &Request<Bytes>) -> Option<LiveSession> {
         let id = cookie(req.headers(), self.sessions.cookie_name())?;
         let s = self.sessions.load(id, true).await.ok()??;
-        Some(LiveSession { id: BearerToken::new(id), session: s })
+        Some(LiveSession {
+            id: BearerToken::new(id),
+            session: s,
+        })
     }
 }
 
@@ -98,7 +109,12 @@ pub async fn handle(req: Request<Bytes>, client_ip: IpAddr, st: &PortalState) ->
     }
 }
 
-fn login_page(req: &Request<Bytes>, st: &PortalState, err: Option<&str>, status: StatusCode) -> Response<Bytes> {
+fn login_page(
+    req: &Request<Bytes>,
+    st: &PortalState,
+    err: Option<&str>,
+    status: StatusCode,
+) -> Response<Bytes> {
     let token = csrf::double_submit_issue(st.factor.durable.data_key());
     let return_to = req
         .uri()
@@ -106,8 +122,18 @@ fn login_page(req: &Request<Bytes>, st: &PortalState, err: Option<&str>, status:
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
         .and_then(|v| v.into_iter().find(|(k, _)| k == "retour").map(|(_, v)| v))
         .unwrap_or_default();
-    let page = pages::login(&st.ctx(false), &token, "", return_path_or_root(Some(&return_to)), err);
-    html(status, page, &[csrf::double_submit_cookie(&token, st.demo())])
+    let page = pages::login(
+        &st.ctx(false),
+        &token,
+        "",
+        return_path_or_root(Some(&return_to)),
+        err,
+    );
+    html(
+        status,
+        page,
+        &[csrf::double_submit_cookie(&token, st.demo())],
+    )
 }
 
 async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Response<Bytes> {
@@ -115,9 +141,19 @@ async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
     let Ok(form) = forms::parse::<LoginForm>(req.body()) else {
         return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
     };
-    let csrf_cookie = cookie(req.headers(), if st.demo() { csrf::CSRF_COOKIE_DEMO } else { csrf::CSRF_COOKIE_SECURE });
+    let csrf_cookie = cookie(
+        req.headers(),
+        if st.demo() {
+            csrf::CSRF_COOKIE_DEMO
+        } else {
+            csrf::CSRF_COOKIE_SECURE
+        },
+    );
     if !csrf::double_submit_verify(st.factor.durable.data_key(), csrf_cookie, &form.csrf) {
-        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer la connexion.");
+        return st.error(
+            StatusCode::FORBIDDEN,
+            "La page a expiré. Veuillez recommencer la connexion.",
+        );
     }
     let fail = |count: bool, user: String| async move {
         if count {
@@ -147,7 +183,11 @@ async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
     if let Some(old) = cookie(req.headers(), st.sessions.cookie_name()) {
         let _ = st.sessions.revoke(old).await;
     }
-    let Ok(mut live) = st.sessions.create(&user, Stage::PasswordOk, Some(auth.token)).await else {
+    let Ok(mut live) = st
+        .sessions
+        .create(&user, Stage::PasswordOk, Some(auth.token))
+        .await
+    else {
         return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
     };
     live.session.return_to = Some(return_path_or_root(Some(&form.return_to)).to_string());
@@ -172,13 +212,22 @@ async fn send_login_code(st: &PortalState, user: &str, to: Option<&str>) -> bool
     let (Some(to), Some(mailer)) = (to, st.mailer.as_ref()) else {
         return false;
     };
-    if !st.regulator.allow(Endpoint::EmailCode, user).await.unwrap_or(false) {
+    if !st
+        .regulator
+        .allow(Endpoint::EmailCode, user)
+        .await
+        .unwrap_or(false)
+    {
         return false;
     }
     let Ok(code) = st.factor.email.issue(LOGIN_CODE_PURPOSE, user).await else {
         return false;
     };
-    let n = messages::otp_code(&st.cfg.operator.name, code.expose(), st.cfg.email_code.validity_secs);
+    let n = messages::otp_code(
+        &st.cfg.operator.name,
+        code.expose(),
+        st.cfg.email_code.validity_secs,
+    );
     match mailer.send(to, &n).await {
         Ok(()) => true,
         Err(e) => {
@@ -188,8 +237,15 @@ async fn send_login_code(st: &PortalState, user: &str, to: Option<&str>) -> bool
     }
 }
 
-async fn pending_login(req: &Request<Bytes>, st: &PortalState) -> Result<(LiveSession, OtpChannel), Response<Bytes>> {
-    let Some(live) = st.session(req).await.filter(|l| l.session.stage == Stage::PasswordOk) else {
+async fn pending_login(
+    req: &Request<Bytes>,
+    st: &PortalState,
+) -> Result<(LiveSession, OtpChannel), Response<Bytes>> {
+    let Some(live) = st
+        .session(req)
+        .await
+        .filter(|l| l.session.stage == Stage::PasswordOk)
+    else {
         return Err(redirect(paths::LOGIN, &[]));
     };
     match st.factor.durable.get(&live.session.user).await {
@@ -201,10 +257,24 @@ async fn pending_login(req: &Request<Bytes>, st: &PortalState) -> Result<(LiveSe
     }
 }
 
-fn otp_page(st: &PortalState, live: &LiveSession, channel: OtpChannel, err: Option<&str>, note: Option<&str>) -> Response<Bytes> {
+fn otp_page(
+    st: &PortalState,
+    live: &LiveSession,
+    channel: OtpChannel,
+    err: Option<&str>,
+    note: Option<&str>,
+) -> Response<Bytes> {
     let token = csrf::session_token(&live.session.csrf_secret, "otp");
-    let status = if err.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
-    html(status, pages::otp(&st.ctx(false), &token, channel, err, note), &[])
+    let status = if err.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    html(
+        status,
+        pages::otp(&st.ctx(false), &token, channel, err, note),
+        &[],
+    )
 }
 
 async fn otp_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
@@ -223,13 +293,28 @@ async fn otp_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respons
         return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
     };
     if !csrf::verify_session_token(&live.session.csrf_secret, "otp", &form.csrf) {
-        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer la connexion.");
+        return st.error(
+            StatusCode::FORBIDDEN,
+            "La page a expiré. Veuillez recommencer la connexion.",
+        );
     }
-    if !st.regulator.allow(Endpoint::Otp, &ip.to_string()).await.unwrap_or(false) {
-        return st.error(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives. Veuillez réessayer dans quelques minutes.");
+    if !st
+        .regulator
+        .allow(Endpoint::Otp, &ip.to_string())
+        .await
+        .unwrap_or(false)
+    {
+        return st.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
+        );
     }
     let now = st.regulator.now_ms() / 1000;
-    match st.factor.verify(&live.session.user, form.code.expose(), now).await {
+    match st
+        .factor
+        .verify(&live.session.user, form.code.expose(), now)
+        .await
+    {
         Ok(Some(_)) => finish_login(st, &live, ip).await,
         Ok(None) => otp_page(st, &live, channel, Some(BAD_CODE), None),
         Err(_) => st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
@@ -238,9 +323,16 @@ async fn otp_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respons
 
 /// Second factor done: new session id at stage Full, then back to where the user was going.
 async fn finish_login(st: &PortalState, live: &LiveSession, ip: IpAddr) -> Response<Bytes> {
-    match st.sessions.rotate(live.id.expose(), |s| s.stage = Stage::Full).await {
+    match st
+        .sessions
+        .rotate(live.id.expose(), |s| s.stage = Stage::Full)
+        .await
+    {
         Ok(Some(full)) => {
-            AuditEvent::new("login.success").user(&full.session.user).client_ip(ip).emit();
+            AuditEvent::new("login.success")
+                .user(&full.session.user)
+                .client_ip(ip)
+                .emit();
             let to = return_path_or_root(full.session.return_to.as_deref()).to_string();
             redirect(&to, &[st.sessions.cookie(&full.id)])
         }
@@ -257,17 +349,34 @@ async fn otp_send(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
     let ok_csrf = forms::parse::<CsrfOnlyForm>(req.body())
         .is_ok_and(|f| csrf::verify_session_token(&live.session.csrf_secret, "otp", &f.csrf));
     if !ok_csrf {
-        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer la connexion.");
+        return st.error(
+            StatusCode::FORBIDDEN,
+            "La page a expiré. Veuillez recommencer la connexion.",
+        );
     }
-    let to = st.factor.durable.get(&live.session.user).await.ok().and_then(|s| s.contact_email);
-    let sent = channel == OtpChannel::Email && send_login_code(st, &live.session.user, to.as_deref()).await;
-    let note = if sent { "Un nouveau code vous a été envoyé." } else { "Aucun code n'a pu être envoyé pour le moment." };
+    let to = st
+        .factor
+        .durable
+        .get(&live.session.user)
+        .await
+        .ok()
+        .and_then(|s| s.contact_email);
+    let sent = channel == OtpChannel::Email
+        && send_login_code(st, &live.session.user, to.as_deref()).await;
+    let note = if sent {
+        "Un nouveau code vous a été envoyé."
+    } else {
+        "Aucun code n'a pu être envoyé pour le moment."
+    };
     otp_page(st, &live, channel, None, Some(note))
 }
 
 /// Set-up is allowed for a full session, or after the password when no channel exists yet
 /// (never to replace an existing second factor with the password alone).
-async fn setup_session(req: &Request<Bytes>, st: &PortalState) -> Result<LiveSession, Response<Bytes>> {
+async fn setup_session(
+    req: &Request<Bytes>,
+    st: &PortalState,
+) -> Result<LiveSession, Response<Bytes>> {
     let Some(live) = st.session(req).await else {
         return Err(redirect(paths::LOGIN, &[]));
     };
@@ -281,14 +390,39 @@ async fn setup_session(req: &Request<Bytes>, st: &PortalState) -> Result<LiveSes
     }
 }
 
-fn setup_page(st: &PortalState, live: &LiveSession, pending: Option<&PendingEnrolment>, email: &str, err: Option<&str>) -> Response<Bytes> {
+fn setup_page(
+    st: &PortalState,
+    live: &LiveSession,
+    pending: Option<&PendingEnrolment>,
+    email: &str,
+    err: Option<&str>,
+) -> Response<Bytes> {
     let token = csrf::session_token(&live.session.csrf_secret, "setup");
     let view = pending.and_then(|p| {
-        Some(TotpSetupView { qr_png_base64: p.qr.as_deref()?, otpauth_uri: p.uri.as_deref()?, secret_base32: p.secret.as_deref()? })
+        Some(TotpSetupView {
+            qr_png_base64: p.qr.as_deref()?,
+            otpauth_uri: p.uri.as_deref()?,
+            secret_base32: p.secret.as_deref()?,
+        })
     });
     let logged_in = live.session.stage == Stage::Full;
-    let page = pages::otp_setup(&st.ctx(logged_in), &token, email, pending.map(|p| p.channel), view.as_ref(), err);
-    html(if err.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK }, page, &[])
+    let page = pages::otp_setup(
+        &st.ctx(logged_in),
+        &token,
+        email,
+        pending.map(|p| p.channel),
+        view.as_ref(),
+        err,
+    );
+    html(
+        if err.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        page,
+        &[],
+    )
 }
 
 async fn setup_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
@@ -296,7 +430,14 @@ async fn setup_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
         Ok(l) => l,
         Err(r) => return r,
     };
-    let email = st.factor.durable.get(&live.session.user).await.ok().and_then(|s| s.contact_email).unwrap_or_default();
+    let email = st
+        .factor
+        .durable
+        .get(&live.session.user)
+        .await
+        .ok()
+        .and_then(|s| s.contact_email)
+        .unwrap_or_default();
     setup_page(st, &live, None, &email, None)
 }
 
@@ -309,7 +450,10 @@ async fn setup_post(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
         return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
     };
     if !csrf::verify_session_token(&live.session.csrf_secret, "setup", &form.csrf) {
-        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer.");
+        return st.error(
+            StatusCode::FORBIDDEN,
+            "La page a expiré. Veuillez recommencer.",
+        );
     }
     let email = form.email.trim().to_string();
     if !forms::plausible_email(&email) {
@@ -328,10 +472,20 @@ async fn setup_post(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
             Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
         },
         Some(OtpChannel::Email) => {
-            let sent = match (st.mailer.as_ref(), st.regulator.allow(Endpoint::EmailCode, &user).await.unwrap_or(false)) {
+            let sent = match (
+                st.mailer.as_ref(),
+                st.regulator
+                    .allow(Endpoint::EmailCode, &user)
+                    .await
+                    .unwrap_or(false),
+            ) {
                 (Some(m), true) => match st.factor.email.issue(ENROL_CODE_PURPOSE, &user).await {
                     Ok(code) => {
-                        let n = messages::otp_code(&st.cfg.operator.name, code.expose(), st.cfg.email_code.validity_secs);
+                        let n = messages::otp_code(
+                            &st.cfg.operator.name,
+                            code.expose(),
+                            st.cfg.email_code.validity_secs,
+                        );
                         m.send(&email, &n).await.is_ok()
                     }
                     Err(_) => false,
@@ -339,13 +493,38 @@ async fn setup_post(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
                 _ => false,
             };
             if !sent {
-                return setup_page(st, &live, None, &email, Some("Le code n'a pas pu être envoyé. Veuillez réessayer plus tard."));
+                return setup_page(
+                    st,
+                    &live,
+                    None,
+                    &email,
+                    Some("Le code n'a pas pu être envoyé. Veuillez réessayer plus tard."),
+                );
             }
-            PendingEnrolment { channel: OtpChannel::Email, email: email.clone(), secret: None, uri: None, qr: None }
+            PendingEnrolment {
+                channel: OtpChannel::Email,
+                email: email.clone(),
+                secret: None,
+                uri: None,
+                qr: None,
+            }
         }
-        None => return setup_page(st, &live, None, &email, Some("Canal de télécommunication inconnu.")),
+        None => {
+            return setup_page(
+                st,
+                &live,
+                None,
+                &email,
+                Some("Canal de télécommunication inconnu."),
+            )
+        }
     };
-    if st.short.put_json(&enrol_key(&user), &pending, Duration::from_secs(900)).await.is_err() {
+    if st
+        .short
+        .put_json(&enrol_key(&user), &pending, Duration::from_secs(900))
+        .await
+        .is_err()
+    {
         return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
     }
     setup_page(st, &live, Some(&pending), &email, None)
@@ -360,20 +539,43 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
         return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
     };
     if !csrf::verify_session_token(&live.session.csrf_secret, "setup", &form.csrf) {
-        return st.error(StatusCode::FORBIDDEN, "La page a expiré. Veuillez recommencer.");
+        return st.error(
+            StatusCode::FORBIDDEN,
+            "La page a expiré. Veuillez recommencer.",
+        );
     }
-    if !st.regulator.allow(Endpoint::Otp, &ip.to_string()).await.unwrap_or(false) {
-        return st.error(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives. Veuillez réessayer dans quelques minutes.");
+    if !st
+        .regulator
+        .allow(Endpoint::Otp, &ip.to_string())
+        .await
+        .unwrap_or(false)
+    {
+        return st.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
+        );
     }
     let user = live.session.user.clone();
-    let Ok(Some(pending)) = st.short.get_json::<PendingEnrolment>(&enrol_key(&user)).await else {
+    let Ok(Some(pending)) = st
+        .short
+        .get_json::<PendingEnrolment>(&enrol_key(&user))
+        .await
+    else {
         return redirect(paths::OTP_SETUP, &[]);
     };
     let now = st.regulator.now_ms() / 1000;
     let step = match (&pending.channel, &pending.secret) {
-        (OtpChannel::Totp, Some(s)) => st.factor.totp.matching_step(s, form.code.expose(), now).ok().flatten(),
+        (OtpChannel::Totp, Some(s)) => st
+            .factor
+            .totp
+            .matching_step(s, form.code.expose(), now)
+            .ok()
+            .flatten(),
         (OtpChannel::Email, _) => matches!(
-            st.factor.email.verify(ENROL_CODE_PURPOSE, &user, form.code.expose()).await,
+            st.factor
+                .email
+                .verify(ENROL_CODE_PURPOSE, &user, form.code.expose())
+                .await,
             Ok(EmailCodeVerdict::Accepted)
         )
         .then_some(0),
@@ -397,17 +599,33 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
     let Ok(codes) = saved else {
         return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
     };
-    AuditEvent::new("otp.enrolled").user(&user).client_ip(ip).detail(serde_json::json!({"method": pending.channel.as_str()})).emit();
+    AuditEvent::new("otp.enrolled")
+        .user(&user)
+        .client_ip(ip)
+        .detail(serde_json::json!({"method": pending.channel.as_str()}))
+        .emit();
     // The test counted as the second factor: the session becomes full (new id).
-    let Ok(Some(full)) = st.sessions.rotate(live.id.expose(), |s: &mut Session| s.stage = Stage::Full).await else {
+    let Ok(Some(full)) = st
+        .sessions
+        .rotate(live.id.expose(), |s: &mut Session| s.stage = Stage::Full)
+        .await
+    else {
         return redirect(paths::LOGIN, &[]);
     };
     let shown: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
-    html(StatusCode::OK, pages::recovery_codes(&st.ctx(true), &shown), &[st.sessions.cookie(&full.id)])
+    html(
+        StatusCode::OK,
+        pages::recovery_codes(&st.ctx(true), &shown),
+        &[st.sessions.cookie(&full.id)],
+    )
 }
 
 async fn profile_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
-    let Some(live) = st.session(req).await.filter(|l| l.session.stage == Stage::Full) else {
+    let Some(live) = st
+        .session(req)
+        .await
+        .filter(|l| l.session.stage == Stage::Full)
+    else {
         return redirect(&format!("{}?retour=%2Fprofil", paths::LOGIN), &[]);
     };
     let Ok(sec) = st.factor.durable.get(&live.session.user).await else {
@@ -420,7 +638,11 @@ async fn profile_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> 
         channel: sec.otp_channel,
         recovery_codes_left: sec.recovery_codes_left,
     };
-    html(StatusCode::OK, pages::profile(&st.ctx(true), &token, &view, None, None), &[])
+    html(
+        StatusCode::OK,
+        pages::profile(&st.ctx(true), &token, &view, None, None),
+        &[],
+    )
 }
 
 async fn logout(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
@@ -434,7 +656,6 @@ async fn logout(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
     }
     redirect(paths::LOGIN, &[st.sessions.clear_cookie()])
 }
-
 
 #[cfg(test)]
 #[path = "router_tests.rs"]

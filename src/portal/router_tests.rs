@@ -13,10 +13,18 @@ const T0: u64 = 1_800_000_000;
 async fn state() -> PortalState {
     let clock = Clock::manual(T0 * 1000);
     let short = ShortStore::memory(clock, 10_000);
-    let mut cfg = AuthConfig::default();
-    cfg.login_domain = Some("ms.example".into());
-    cfg.regulation = RegulationConfig { failure_min_delay_ms: 0, ..RegulationConfig::default() };
-    cfg.session = SessionConfig { insecure_loopback_demo: true, ..SessionConfig::default() };
+    let cfg = AuthConfig {
+        login_domain: Some("ms.example".into()),
+        regulation: RegulationConfig {
+            failure_min_delay_ms: 0,
+            ..RegulationConfig::default()
+        },
+        session: SessionConfig {
+            insecure_loopback_demo: true,
+            ..SessionConfig::default()
+        },
+        ..AuthConfig::default()
+    };
     PortalState {
         sessions: SessionManager::new(cfg.session.clone(), short.clone()),
         factor: SecondFactor {
@@ -26,7 +34,12 @@ async fn state() -> PortalState {
             recovery: RecoveryCodes::new(10),
         },
         regulator: Regulator::new(cfg.regulation.clone(), short.clone()),
-        upstream: UpstreamClient::new(&crate::auth::test_support::fake_store().await, None, Duration::from_secs(5)).unwrap(),
+        upstream: UpstreamClient::new(
+            &crate::auth::test_support::fake_store().await,
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap(),
         mailer: None,
         short,
         cfg,
@@ -38,11 +51,17 @@ fn ip() -> IpAddr {
 }
 
 fn get(path: &str, cookies: &str) -> Request<Bytes> {
-    Request::get(path).header(COOKIE, cookies).body(Bytes::new()).unwrap()
+    Request::get(path)
+        .header(COOKIE, cookies)
+        .body(Bytes::new())
+        .unwrap()
 }
 
 fn post(path: &str, cookies: &str, body: String) -> Request<Bytes> {
-    Request::post(path).header(COOKIE, cookies).body(Bytes::from(body)).unwrap()
+    Request::post(path)
+        .header(COOKIE, cookies)
+        .body(Bytes::from(body))
+        .unwrap()
 }
 
 fn set_cookie(r: &Response<Bytes>, name: &str) -> Option<String> {
@@ -76,8 +95,16 @@ async fn login(st: &PortalState, password: &str, return_to: &str) -> Response<By
 async fn login_totp_full_session_redirect() {
     let st = state().await;
     let user = "alice@ms.example";
-    st.factor.durable.set_totp_secret(user, Some(SECRET)).await.unwrap();
-    st.factor.durable.set_otp_channel(user, Some(OtpChannel::Totp)).await.unwrap();
+    st.factor
+        .durable
+        .set_totp_secret(user, Some(SECRET))
+        .await
+        .unwrap();
+    st.factor
+        .durable
+        .set_otp_channel(user, Some(OtpChannel::Totp))
+        .await
+        .unwrap();
 
     let r = login(&st, "good", "%2Fzimbra%2Fmail").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -89,14 +116,29 @@ async fn login_totp_full_session_redirect() {
 
     let otp = handle(get("/otp", &pending), ip(), &st).await;
     let token = csrf_of(&body(&otp));
-    let wrong = handle(post("/otp", &pending, format!("csrf={token}&code=000000")), ip(), &st).await;
+    let wrong = handle(
+        post("/otp", &pending, format!("csrf={token}&code=000000")),
+        ip(),
+        &st,
+    )
+    .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(body(&wrong).contains("Code incorrect"));
-    let bad_csrf = handle(post("/otp", &pending, "csrf=forged&code=123456".into()), ip(), &st).await;
+    let bad_csrf = handle(
+        post("/otp", &pending, "csrf=forged&code=123456".into()),
+        ip(),
+        &st,
+    )
+    .await;
     assert_eq!(bad_csrf.status(), StatusCode::FORBIDDEN);
 
     let code = st.factor.totp.code_at(SECRET, T0).unwrap();
-    let done = handle(post("/otp", &pending, format!("csrf={token}&code={code}")), ip(), &st).await;
+    let done = handle(
+        post("/otp", &pending, format!("csrf={token}&code={code}")),
+        ip(),
+        &st,
+    )
+    .await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     assert_eq!(done.headers()[LOCATION], "/zimbra/mail");
     let full = set_cookie(&done, "mssante_session").unwrap();
@@ -127,7 +169,16 @@ async fn bad_password_and_open_redirect_and_csrf() {
     // Login without the CSRF cookie is refused.
     let page = handle(get("/connexion", ""), ip(), &st).await;
     let token = csrf_of(&body(&page));
-    let r = handle(post("/connexion", "", format!("csrf={token}&username=a&password=good")), ip(), &st).await;
+    let r = handle(
+        post(
+            "/connexion",
+            "",
+            format!("csrf={token}&username=a&password=good"),
+        ),
+        ip(),
+        &st,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // An off-site return target falls back to "/".
@@ -144,13 +195,27 @@ async fn first_login_sets_up_totp_with_test_then_full() {
     let page = handle(get("/otp/parametrage", &pending), ip(), &st).await;
     assert!(body(&page).contains("Veuillez configurer le canal de télécommunication"));
     let token = csrf_of(&body(&page));
-    let r = handle(post("/otp/parametrage", &pending, format!("csrf={token}&email=alice%40perso.example&channel=totp")), ip(), &st).await;
+    let r = handle(
+        post(
+            "/otp/parametrage",
+            &pending,
+            format!("csrf={token}&email=alice%40perso.example&channel=totp"),
+        ),
+        ip(),
+        &st,
+    )
+    .await;
     let html = body(&r);
     assert!(html.contains("Tester la saisie d'un OTP") && html.contains("data:image/png;base64,"));
     let i = html.find("class=\"secret\">").unwrap() + 15;
     let secret = html[i..].split('<').next().unwrap().to_string();
     let code = st.factor.totp.code_at(&secret, T0).unwrap();
-    let r = handle(post("/otp/test", &pending, format!("csrf={token}&code={code}")), ip(), &st).await;
+    let r = handle(
+        post("/otp/test", &pending, format!("csrf={token}&code={code}")),
+        ip(),
+        &st,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(body(&r).contains("Codes de secours"));
     assert!(set_cookie(&r, "mssante_session").is_some());

@@ -199,6 +199,8 @@ fn build_upstream_request(
         .map_err(|_| ProxyError::BadRequest("target"))?;
     let mut headers = parts.headers;
     headers::strip_hop_by_hop(&mut headers);
+    // hyper already answered any `100-continue` to the client; the store must not wait.
+    headers.remove(header::EXPECT);
     // Host is preserved (Zimbra checks Referer against it); HTTP/2 carries it in
     // the :authority pseudo-header instead.
     let host = headers.get(header::HOST).cloned().or_else(|| {

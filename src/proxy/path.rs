@@ -37,6 +37,8 @@ pub enum Surface {
     Ops,
     /// The gateway's own portal pages (login, OTP …).
     Portal,
+    /// Refused before classification (bad target, ambiguous framing).
+    Invalid,
 }
 
 impl Surface {
@@ -52,6 +54,7 @@ impl Surface {
             Surface::Closed => "closed",
             Surface::Ops => "ops",
             Surface::Portal => "portal",
+            Surface::Invalid => "invalid",
         }
     }
 }

@@ -47,24 +47,24 @@ async fn dispatch(
     // Request smuggling: a body framed two ways is refused outright.
     if h.contains_key(header::CONTENT_LENGTH) && h.contains_key(header::TRANSFER_ENCODING) {
         let r = ProxyError::BadRequest("content-length and transfer-encoding");
-        return (r.into_response(), Surface::Static, "-".into());
+        return (r.into_response(), Surface::Invalid, "-".into());
     }
     if conn.smuggling_suspected() {
         let r = ProxyError::BadRequest("content-length and transfer-encoding");
-        return (r.into_response(), Surface::Static, "-".into());
+        return (r.into_response(), Surface::Invalid, "-".into());
     }
     let normalized = match path::normalize(req.uri().path()) {
         Ok(n) => n,
         Err(e) => {
             let r = ProxyError::BadRequest("target");
             tracing::debug!(error = %e, "target refused");
-            return (r.into_response(), Surface::Static, "-".into());
+            return (r.into_response(), Surface::Invalid, "-".into());
         }
     };
     if let Some(q) = req.uri().query() {
         if path::check_query(q).is_err() {
             let r = ProxyError::BadRequest("query");
-            return (r.into_response(), Surface::Static, normalized.decided);
+            return (r.into_response(), Surface::Invalid, normalized.decided);
         }
     }
     let logged = normalized.decided.clone();

@@ -36,6 +36,17 @@ impl Default for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// Loads the data key named by `data_key_file`; a missing setting is an error
+    /// (secrets at rest are never stored unencrypted).
+    pub fn load_data_key(&self) -> Result<DataKey, StoreError> {
+        match &self.data_key_file {
+            Some(p) => DataKey::from_file(p),
+            None => Err(StoreError::Key("auth.store.data_key_file is required".into())),
+        }
+    }
+}
+
 /// A store failure. Callers fail closed (login refused), never open.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -33,7 +33,12 @@ async fn service() -> SoapTwoFactor {
         },
         sessions: SessionManager::new(SessionConfig::default(), short.clone()),
         short: short.clone(),
-        upstream: UpstreamClient::new(&crate::auth::test_support::fake_store().await, None, Duration::from_secs(5)).unwrap(),
+        upstream: UpstreamClient::new(
+            &crate::auth::test_support::fake_store().await,
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap(),
         regulator: Regulator::new(regulation, short),
         mailer: None,
         operator: "Op".into(),
