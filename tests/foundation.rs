@@ -333,7 +333,12 @@ async fn bad_soap_bodies_get_faults_and_never_reach_the_store() {
             soap12(r#"<BatchRequest xmlns="urn:zimbra"><BatchRequest xmlns="urn:zimbra"><GetInfoRequest xmlns="urn:zimbraAccount"/></BatchRequest></BatchRequest>"#),
             "service.INVALID_REQUEST",
         ),
-        ("oversize (Content-Length)", soap12(&" ".repeat(5000)), "service.INVALID_REQUEST"),
+        ("oversize (Content-Length)", soap12(&" ".repeat(5000)), "<soap:Envelope"),
+        (
+            "oversize JSON (Content-Length)",
+            format!("{{\"Body\":{{}}, \"x\":\"{}\"}}", "j".repeat(5000)),
+            "\"service.INVALID_REQUEST\"",
+        ),
     ];
     for (what, body, code) in cases {
         let (status, answer) = post(&gw.url("/service/soap"), body).await;
@@ -350,6 +355,10 @@ async fn bad_soap_bodies_get_faults_and_never_reach_the_store() {
     let resp = raw_http(gw.addr, raw.as_bytes());
     assert_eq!(raw_status(&resp), 500, "{resp}");
     assert!(resp.contains("service.INVALID_REQUEST"), "{resp}");
+    assert!(
+        resp.contains("<soap:Envelope"),
+        "fault not in the client's XML: {resp}"
+    );
     assert_eq!(
         sb.received().await,
         before,

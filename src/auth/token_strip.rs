@@ -17,6 +17,8 @@ const STRIPPED_COOKIES: &[&str] = &[
     "ZM_TRUST_TOKEN",
     COOKIE_NAME_SECURE,
     COOKIE_NAME_DEMO,
+    crate::portal::csrf::CSRF_COOKIE_SECURE,
+    crate::portal::csrf::CSRF_COOKIE_DEMO,
 ];
 /// Upstream cookies the browser must never receive.
 const UPSTREAM_COOKIES: &[&str] = &[
@@ -159,6 +161,7 @@ mod tests {
             "a=1; ZM_AUTH_TOKEN=evil; b=2",
             "zm_auth_token=evil2;ZM_ADMIN_AUTH_TOKEN=x",
             "Zm_Jwt=s; __Host-mssante_session=sid; mssante_session=sid2; c=3",
+            "__Host-mssante_csrf=x; mssante_csrf=y",
             " \"ZM_AUTH_TOKEN\"=q; $ZM_AUTH_TOKEN=r",
         ]);
         let uri: Uri = "/service/soap".parse().unwrap();

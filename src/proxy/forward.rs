@@ -55,12 +55,14 @@ async fn proxy(
             let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
             let bytes = match content_length(&parts.headers) {
                 Some(len) if len > limits.soap_max_bytes as u64 => {
-                    return Ok(too_large_fault(limits.soap_max_bytes, &[]))
+                    // Only the first frame is read, to answer in the client's format.
+                    let prefix = first_frame(incoming).await;
+                    return Ok(too_large_fault(limits.soap_max_bytes, &prefix));
                 }
                 _ => match collect_capped(incoming, limits.soap_max_bytes, timeout).await {
                     Ok(b) => b,
-                    Err(CollectError::TooLarge) => {
-                        return Ok(too_large_fault(limits.soap_max_bytes, &[]))
+                    Err(CollectError::TooLarge(prefix)) => {
+                        return Ok(too_large_fault(limits.soap_max_bytes, &prefix))
                     }
                     Err(CollectError::Timeout) => return Err(ProxyError::RequestTimeout),
                     Err(CollectError::Client) => return Err(ProxyError::BadRequest("body")),
@@ -170,6 +172,15 @@ fn soap_response(reply: SoapReply) -> Response<Body> {
         HeaderValue::from_static(reply.content_type),
     );
     resp
+}
+
+/// The first data frame of a body (at most a short wait), for format sniffing.
+async fn first_frame(mut body: Incoming) -> Bytes {
+    let wait = tokio::time::timeout(Duration::from_secs(1), body.frame()).await;
+    match wait {
+        Ok(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
 }
 
 fn content_length(h: &http::HeaderMap) -> Option<u64> {

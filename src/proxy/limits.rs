@@ -14,8 +14,9 @@ use std::time::Duration;
 /// Why a body could not be read whole.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
+    /// Over the limit; carries the first bytes read (to sniff the format).
     #[error("body over the limit")]
-    TooLarge,
+    TooLarge(Bytes),
     #[error("client too slow")]
     Timeout,
     #[error("client body error")]
@@ -38,7 +39,10 @@ where
             let frame = frame.map_err(|_| CollectError::Client)?;
             if let Ok(data) = frame.into_data() {
                 if buf.len() + data.len() > cap {
-                    return Err(CollectError::TooLarge);
+                    let mut head = buf;
+                    head.extend_from_slice(&data[..data.len().min(4096)]);
+                    head.truncate(4096);
+                    return Err(CollectError::TooLarge(head.freeze()));
                 }
                 buf.extend_from_slice(&data);
             }
@@ -124,7 +128,7 @@ mod tests {
         let ok = collect_capped(body.clone(), 10, Duration::from_secs(1)).await;
         assert_eq!(ok.unwrap().len(), 10);
         let err = collect_capped(body, 9, Duration::from_secs(1)).await;
-        assert!(matches!(err, Err(CollectError::TooLarge)));
+        assert!(matches!(err, Err(CollectError::TooLarge(_))));
     }
 
     #[tokio::test]

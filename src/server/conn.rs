@@ -223,9 +223,9 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingWatch<IO> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
-            if !matches!(self.state, State::Off) {
-                let new = buf.filled()[before..].to_vec();
-                self.feed(&new);
+            let this = &mut *self;
+            if !matches!(this.state, State::Off) {
+                this.feed(&buf.filled()[before..]);
             }
         }
         res

@@ -42,7 +42,9 @@ impl StoreConfig {
     pub fn load_data_key(&self) -> Result<DataKey, StoreError> {
         match &self.data_key_file {
             Some(p) => DataKey::from_file(p),
-            None => Err(StoreError::Key("auth.store.data_key_file is required".into())),
+            None => Err(StoreError::Key(
+                "auth.store.data_key_file is required".into(),
+            )),
         }
     }
 }
