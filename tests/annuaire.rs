@@ -6,9 +6,15 @@
 //! * injection attempts, LDAP down and back (stale answers, French fault, recovery),
 //!   slow LDAP (SIGSTOP: operation timeout honoured).
 //!
-//! Queries go through `Annuaire::ask`, the one place to switch to the gateway's HTTP path.
+//! Queries go through `Annuaire::ask`: through the real gateway binary (`serve`, in front
+//! of the sandbox store, `[directory]` pointed at the test slapd) with a token obtained by
+//! a direct AuthRequest at the sandbox; the direct API stays for internals (stale source,
+//! Pro Santé Connect mapping, the LDAP filter).
 //! Set `ANNUAIRE_ROWS=500000` for the large import measurement.
 
+mod common;
+
+use common::{client, start_gateway, start_sandbox, GatewayProcess, SandboxProcess};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +24,7 @@ use mssante_gateway::directory::config::{BackendKind, DirectoryConfig, Secret};
 use mssante_gateway::directory::memory::MemoryBackend;
 use mssante_gateway::directory::query::Cond;
 use mssante_gateway::directory::{Backend, Directory, Source, UNAVAILABLE_REASON};
-use mssante_gateway::soap::{Element, Fault, Format, NS_ACCOUNT};
+use mssante_gateway::soap::{Element, Envelope, Fault, Format, NS_ACCOUNT, NS_MAIL};
 
 const SUFFIX: &str = "dc=mssante,dc=fr";
 const BASE: &str = "ou=annuaire,dc=mssante,dc=fr";
@@ -185,15 +191,126 @@ fn ldap_config(url: &str) -> DirectoryConfig {
     }
 }
 
-/// The annuaire as a client sees it. Switch `ask` to an HTTP call to go through the
-/// gateway once it is wired.
+const USER: &str = "antoine.lefevre@esantepdl.mssante.fr";
+const PASSWORD: &str = "Sandbox-2026!";
+
+/// A token from a direct AuthRequest at the sandbox store (not through the gateway).
+async fn login(sb: &SandboxProcess) -> String {
+    let body = format!(
+        r#"{{"Body":{{"AuthRequest":{{"_jsns":"urn:zimbraAccount","account":{{"by":"name","_content":"{USER}"}},"password":{{"_content":"{PASSWORD}"}}}}}}}}"#
+    );
+    let v: serde_json::Value = client()
+        .post(sb.url("/service/soap/AuthRequest"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["Body"]["AuthResponse"]["authToken"][0]["_content"]
+        .as_str()
+        .expect("authToken")
+        .to_owned()
+}
+
+/// `[directory]` TOML for the gateway from a `DirectoryConfig` (secrets included).
+fn directory_toml(cfg: &DirectoryConfig) -> String {
+    let mut t = toml::Table::try_from(cfg).unwrap();
+    if let Some(pw) = &cfg.bind_password {
+        t.insert("bind_password".into(), pw.expose().into());
+    }
+    let mut root = toml::Table::new();
+    root.insert("directory".into(), toml::Value::Table(t));
+    toml::to_string(&root).unwrap()
+}
+
+/// One request through the gateway's SOAP endpoint; a fault comes back as `Err`.
+async fn soap(
+    http: &reqwest::Client,
+    gw: &GatewayProcess,
+    token: Option<&str>,
+    req: &Element,
+    format: Format,
+) -> Result<Element, Fault> {
+    let mut env = Envelope {
+        format,
+        context: None,
+        body: req.clone(),
+    };
+    if let Some(t) = token {
+        env.set_auth_token(t);
+    }
+    let resp = http
+        .post(gw.url("/service/soap"))
+        .header("content-type", format.content_type())
+        .body(env.to_bytes())
+        .send()
+        .await
+        .unwrap();
+    let bytes = resp.bytes().await.unwrap();
+    let parsed = Envelope::parse(&bytes)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)));
+    if parsed.body.name != "Fault" {
+        return Ok(parsed.body);
+    }
+    let all = parsed.body.walk();
+    let code = all
+        .iter()
+        .find(|e| e.name == "Error")
+        .and_then(|e| e.attr("Code"))
+        .unwrap_or_default();
+    let reason = all
+        .iter()
+        .find_map(|e| match e.name.as_str() {
+            "Reason" => e.attr("Text"),
+            "faultstring" => Some(e.text()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Err(Fault::new(code, reason))
+}
+
+/// The gateway in front of the sandbox, answering from `cfg`'s annuaire.
+struct Gateway {
+    gw: GatewayProcess,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Gateway {
+    async fn start(sb: &SandboxProcess, cfg: &DirectoryConfig) -> Gateway {
+        let gw = start_gateway(&sb.url(""), &directory_toml(cfg));
+        Gateway {
+            gw,
+            token: login(sb).await,
+            http: client(),
+        }
+    }
+
+    async fn ask_in(&self, req: &Element, format: Format) -> Result<Element, Fault> {
+        soap(&self.http, &self.gw, Some(&self.token), req, format).await
+    }
+}
+
+/// The annuaire as a client sees it: through the gateway (JSON), with the direct API
+/// alongside for internals.
 struct Annuaire {
     dir: Directory,
+    gw: Gateway,
 }
 
 impl Annuaire {
+    async fn new(sb: &SandboxProcess, cfg: &DirectoryConfig) -> Annuaire {
+        Annuaire {
+            dir: Directory::from_config(cfg).unwrap(),
+            gw: Gateway::start(sb, cfg).await,
+        }
+    }
+
     async fn ask(&self, req: &Element) -> Result<Element, Fault> {
-        self.dir.answer(req, Format::Json).await
+        self.gw.ask_in(req, Format::Json).await
     }
 }
 
@@ -222,10 +339,16 @@ fn emails(resp: &Element) -> Vec<String> {
     resp.children
         .iter()
         .map(|cn| {
+            // JSON `_attrs` are key/values; XML `<a n="email">` are children.
             cn.kv
                 .iter()
                 .find(|(k, _)| k == "email")
                 .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    cn.children_named("a")
+                        .find(|a| a.attr("n") == Some("email"))
+                        .map(|a| a.text().to_owned())
+                })
                 .unwrap_or_default()
         })
         .collect()
@@ -330,17 +453,27 @@ async fn import_50k_then_ldap_and_memory_agree() {
         page_size: 500,
         ..ldap_config(&slapd.url())
     };
-    let ldap = Annuaire {
-        dir: Directory::from_config(&cfg).unwrap(),
+    let sb = start_sandbox();
+    // Two gateways on the same store: one on slapd, one on the same LDIF in memory.
+    let ldap = Annuaire::new(&sb, &cfg).await;
+    let mem_cfg = DirectoryConfig {
+        backend: BackendKind::Ldif,
+        ldif_file: ldif.clone(),
+        ..cfg.clone()
     };
+    let mem = Annuaire::new(&sb, &mem_cfg).await;
+    // The direct API agrees with the in-memory backend built by hand.
     let mem_backend = MemoryBackend::from_ldif(
         std::io::BufReader::new(std::fs::File::open(&ldif).unwrap()),
         &cfg.attributes,
     )
     .unwrap();
-    let mem = Annuaire {
-        dir: Directory::with_backend(Backend::Memory(mem_backend), &cfg),
-    };
+    let direct = Directory::with_backend(Backend::Memory(mem_backend), &cfg);
+    let probe = autocomplete_gal("hélène");
+    assert_eq!(
+        emails(&direct.answer(&probe, Format::Json).await.unwrap()),
+        emails(&ldap.dir.answer(&probe, Format::Json).await.unwrap())
+    );
 
     let requests = vec![
         autocomplete_gal("hélène"),
@@ -399,7 +532,10 @@ async fn import_50k_then_ldap_and_memory_agree() {
         .ask(&search_gal(&[("jobTitle", "has", "infirmier")], false))
         .await
         .unwrap();
-    assert_eq!((big.children.len(), big.attr("more")), (100, Some("1")));
+    assert_eq!(
+        (big.children.len(), big.attr_bool("more")),
+        (100, Ok(Some(true)))
+    );
 
     // Injection attempts: escaped, they match nothing (or are refused when too long).
     for v in [
@@ -445,18 +581,19 @@ async fn import_50k_then_ldap_and_memory_agree() {
     }
     assert_eq!(ldap.dir.mailbox_for_identifier("*").await.unwrap(), None);
 
-    measure_latency(&slapd, &cfg).await;
+    measure_latency(&slapd, &cfg, &sb).await;
     slapd.stop();
 }
 
-async fn measure_latency(slapd: &Slapd, cfg: &DirectoryConfig) {
-    let dir = Annuaire {
-        dir: Directory::from_config(&DirectoryConfig {
+async fn measure_latency(slapd: &Slapd, cfg: &DirectoryConfig, sb: &SandboxProcess) {
+    let dir = Annuaire::new(
+        sb,
+        &DirectoryConfig {
             size_limit: 500,
             ..cfg.clone()
-        })
-        .unwrap(),
-    };
+        },
+    )
+    .await;
     let names: Vec<String> = [
         "mar", "ber", "dub", "tho", "rob", "ric", "pet", "dur", "ler", "mor",
     ]
@@ -539,12 +676,16 @@ async fn ldap_down_slow_and_back() {
         cache_stale_s: 600,
         ..ldap_config(&slapd.url())
     };
-    let a = Annuaire {
-        dir: Directory::from_config(&cfg).unwrap(),
-    };
+    let sb = start_sandbox();
+    let a = Annuaire::new(&sb, &cfg).await;
     // The shipped sample loads into slapd with the shipped schema and is searchable.
     let first = a.ask(&autocomplete_gal("a")).await.unwrap();
     assert!(!first.children.is_empty());
+    let first_direct = a
+        .dir
+        .answer(&autocomplete_gal("a"), Format::Json)
+        .await
+        .unwrap();
     assert!(
         a.ask(&autocomplete_gal("rouge"))
             .await
@@ -557,12 +698,13 @@ async fn ldap_down_slow_and_back() {
     // Down: the cached answer is still served after its TTL, an uncached one faults.
     slapd.stop();
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(a.ask(&autocomplete_gal("a")).await.unwrap(), first);
     let (again, src) = a
         .dir
         .answer_with_source(&autocomplete_gal("a"))
         .await
         .unwrap();
-    assert_eq!((again, src), (first.clone(), Source::Stale));
+    assert_eq!((again, src), (first_direct, Source::Stale));
     let t = Instant::now();
     let fault = a.ask(&autocomplete_gal("b")).await.unwrap_err();
     assert_eq!(fault.code, "service.TEMPORARILY_UNAVAILABLE");
@@ -631,4 +773,208 @@ fn check_command_reports_ldap_connectivity() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+fn percentile_of(v: &mut [Duration], p: f64) -> Duration {
+    percentile(v, p)
+}
+
+/// Sends a raw JSON body at `url` with the token in the header context.
+async fn raw_json(url: &str, token: &str, body: &str) -> serde_json::Value {
+    let env = format!(
+        r#"{{"Header":{{"context":{{"_jsns":"urn:zimbra","authToken":{{"_content":"{token}"}}}}}},"Body":{body}}}"#
+    );
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(env)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn store_stats(sb: &SandboxProcess) -> serde_json::Value {
+    client()
+        .get(sb.url("/sandbox/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The default annuaire (the shipped sample) through the gateway: XML and JSON lookups,
+/// AutoComplete merged with the user's own contacts, batches, the token requirement,
+/// the store's own GAL never called, and the latency of cached lookups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_answers_from_the_annuaire() {
+    let sb = start_sandbox();
+    let gw = Gateway::start(&sb, &DirectoryConfig::default()).await;
+    // A personal contact: the user wrote to an outside address (the store's ranking table).
+    let sent = raw_json(
+        &sb.url("/service/soap/SendMsgRequest"),
+        &gw.token,
+        r#"{"SendMsgRequest":{"_jsns":"urn:zimbraMail","m":{"e":[{"t":"t","a":"sanchou.perso@exemple.org"}],"su":{"_content":"Bonjour"},"mp":{"ct":"text/plain","content":{"_content":"Bonjour"}}}}}"#,
+    )
+    .await;
+    assert!(sent["Body"]["SendMsgResponse"].is_object(), "{sent}");
+    client()
+        .post(sb.url("/sandbox/reset-stats"))
+        .send()
+        .await
+        .unwrap();
+
+    // AutoCompleteGal in JSON and XML: the same annuaire entries.
+    let want = "beatrice.sanchez@pharmacien.mssante.fr".to_string();
+    let json = gw
+        .ask_in(&autocomplete_gal("sanchez"), Format::Json)
+        .await
+        .unwrap();
+    assert!(json.is(NS_ACCOUNT, "AutoCompleteGalResponse"), "{json:?}");
+    assert!(emails(&json).contains(&want), "{:?}", emails(&json));
+    let xml = gw
+        .ask_in(&autocomplete_gal("sanchez"), Format::Soap12)
+        .await
+        .unwrap();
+    assert!(xml.is(NS_ACCOUNT, "AutoCompleteGalResponse"), "{xml:?}");
+    assert_eq!(emails(&xml), emails(&json));
+    // SearchGal with conditions, XML.
+    let search = gw
+        .ask_in(
+            &search_gal(&[("workCity", "eq", "Nice")], false),
+            Format::Soap12,
+        )
+        .await
+        .unwrap();
+    assert!(search.is(NS_ACCOUNT, "SearchGalResponse"));
+    assert!(emails(&search).contains(&want), "{:?}", emails(&search));
+
+    // AutoComplete: the user's contact (from the store) and the annuaire, merged.
+    let ac = Element::new(NS_MAIL, "AutoCompleteRequest").with_attr("name", "sanch");
+    let merged = gw.ask_in(&ac, Format::Json).await.unwrap();
+    let found: Vec<String> = merged
+        .children
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {}",
+                m.attr("type").unwrap_or(""),
+                m.attr("email").unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("sanchou.perso@exemple.org")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|m| m.starts_with("gal") && m.contains(&want)),
+        "{found:?}"
+    );
+
+    // A batch of directory requests is answered whole, requestIds echoed.
+    let batch = Element::new(mssante_gateway::soap::NS_ZIMBRA, "BatchRequest")
+        .with_child(autocomplete_gal("sanchez").with_attr("requestId", "a1"))
+        .with_child(search_gal(&[("workCity", "eq", "Nice")], false).with_attr("requestId", "s2"));
+    let b = gw.ask_in(&batch, Format::Json).await.unwrap();
+    assert!(
+        b.is(mssante_gateway::soap::NS_ZIMBRA, "BatchResponse"),
+        "{b:?}"
+    );
+    let ids: Vec<_> = b
+        .children
+        .iter()
+        .map(|c| (c.name.as_str(), c.attr("requestId")))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("AutoCompleteGalResponse", Some("a1")),
+            ("SearchGalResponse", Some("s2"))
+        ]
+    );
+    // AutoComplete inside a batch (XML): contacts from the store, merged, id echoed.
+    let batch = Element::new(mssante_gateway::soap::NS_ZIMBRA, "BatchRequest")
+        .with_child(ac.clone().with_attr("requestId", "c1"));
+    let b = gw.ask_in(&batch, Format::Soap12).await.unwrap();
+    let r = &b.children[0];
+    assert_eq!(
+        (r.name.as_str(), r.attr("requestId")),
+        ("AutoCompleteResponse", Some("c1"))
+    );
+    let emails_xml: Vec<&str> = r.children.iter().filter_map(|m| m.attr("email")).collect();
+    assert!(
+        emails_xml
+            .iter()
+            .any(|e| e.contains("sanchou.perso@exemple.org")),
+        "{emails_xml:?}"
+    );
+    assert!(
+        emails_xml.iter().any(|e| e.contains(&want)),
+        "{emails_xml:?}"
+    );
+    // …but not mixed with requests for the store.
+    let mixed = Element::new(mssante_gateway::soap::NS_ZIMBRA, "BatchRequest")
+        .with_child(autocomplete_gal("sanchez").with_attr("requestId", "1"))
+        .with_child(Element::new(NS_ACCOUNT, "GetInfoRequest").with_attr("requestId", "2"));
+    let f = gw.ask_in(&mixed, Format::Soap12).await.unwrap_err();
+    assert_eq!(f.code, "service.INVALID_REQUEST");
+    assert!(f.reason.contains("annuaire"), "{}", f.reason);
+
+    // No token, or a token the store refuses: AUTH_REQUIRED, in both formats.
+    for format in [Format::Json, Format::Soap12] {
+        let f = soap(&gw.http, &gw.gw, None, &autocomplete_gal("sanchez"), format)
+            .await
+            .unwrap_err();
+        assert_eq!(f.code, "service.AUTH_REQUIRED");
+        let f = soap(
+            &gw.http,
+            &gw.gw,
+            Some("0_forged"),
+            &search_gal(&[("workCity", "eq", "Nice")], false),
+            format,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(f.code, "service.AUTH_REQUIRED");
+    }
+
+    // The store's own GAL was never asked; its contacts were (AutoComplete).
+    let stats = store_stats(&sb).await;
+    let calls = &stats["soap_requests"];
+    assert!(calls.get("SearchGalRequest").is_none(), "{stats}");
+    assert!(calls.get("AutoCompleteGalRequest").is_none(), "{stats}");
+    assert_eq!(calls["AutoCompleteRequest"], 2, "{stats}");
+
+    // Latency of a cached lookup through the gateway (token check cached too).
+    let n: usize = std::env::var("ANNUAIRE_GW_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let before = store_stats(&sb).await["total"].as_u64().unwrap();
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = gw.ask_in(&autocomplete_gal("sanchez"), Format::Json).await;
+        lat.push(t.elapsed());
+        assert!(r.is_ok());
+    }
+    let after = store_stats(&sb).await["total"].as_u64().unwrap();
+    println!(
+        "gateway cached AutoCompleteGal ({n} requests, JSON): p50 {:?}, p99 {:?}, max {:?}; store calls {}",
+        percentile_of(&mut lat, 0.5),
+        percentile_of(&mut lat, 0.99),
+        lat.iter().max().unwrap(),
+        after - before
+    );
+    // Nothing reached the store (`/sandbox/stats` does not count itself).
+    assert_eq!(after, before);
 }

@@ -6,6 +6,10 @@
 //! Needs root (Postfix's master runs as root) and the Debian package `postfix`. It
 //! fails, never skips, when either is missing.
 
+mod common;
+#[path = "policy_gateway/mod.rs"]
+mod gateway;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -6,8 +6,12 @@ use super::headers;
 use super::limits::{collect_capped, CollectError, LimitedBody};
 use super::path::{NormalizedPath, Surface};
 use super::soap_pipeline::{self, SoapAction};
+use super::uploads;
 use super::upstream::UpstreamError;
 use super::{full, Body};
+use crate::audit::AuditEvent;
+use crate::policy::exports::{self, ExportDecision};
+use crate::policy::upload_limit;
 use crate::server::state::AppState;
 use crate::soap::{Envelope, Fault, Format, SoapError, SoapReply};
 use crate::telemetry;
@@ -16,7 +20,7 @@ use http::{header, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +51,13 @@ async fn proxy(
     let (parts, incoming) = req.into_parts();
     let limits = &state.config.limits;
 
+    if ctx.surface == Surface::Rest {
+        if let Some(resp) = rest_export(path, parts.uri.query(), ctx, state) {
+            return Ok(resp);
+        }
+    }
+    let upload_query = parts.uri.query().map(str::to_owned);
+    let mut upload_sent: Option<Arc<AtomicU64>> = None;
     let (body, timeout, exceeded): (Body, Duration, Option<Arc<AtomicBool>>) = match ctx.surface {
         Surface::Soap | Surface::AdminSoap => {
             if parts.method != Method::POST {
@@ -68,7 +79,7 @@ async fn proxy(
                     Err(CollectError::Client) => return Err(ProxyError::BadRequest("body")),
                 },
             };
-            match soap_step(bytes, ctx, state) {
+            match soap_step(bytes, ctx, &parts.headers, state).await {
                 SoapStep::Answer(reply) => return Ok(soap_response(reply)),
                 SoapStep::Forward(bytes, long_poll) => {
                     let t = if long_poll {
@@ -81,12 +92,29 @@ async fn proxy(
             }
         }
         Surface::Upload => {
-            let cap = limits.upload_max_bytes;
-            if content_length(&parts.headers).is_some_and(|len| len > cap) {
-                return Err(ProxyError::PayloadTooLarge);
+            // One cap: the proxy limit and the MSSanté attachment limit (M4), the lower.
+            let cap = limits
+                .upload_max_bytes
+                .min(state.policy.config.attachment_limit_bytes);
+            let counter = upload_limit::ByteCounter::new(cap);
+            if counter
+                .check_declared(content_length(&parts.headers))
+                .is_err()
+            {
+                return Ok(upload_too_large(parts.uri.query()));
             }
             let flag = Arc::new(AtomicBool::new(false));
-            let body = LimitedBody::new(incoming, cap, flag.clone()).boxed();
+            // Bytes sent, for the `aid` → size record (M4 check at send).
+            let sent = Arc::new(AtomicU64::new(0));
+            let count = sent.clone();
+            let counted = incoming.map_frame(move |f| {
+                if let Some(d) = f.data_ref() {
+                    count.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+                f
+            });
+            upload_sent = Some(sent);
+            let body = LimitedBody::new(counted, cap, flag.clone()).boxed();
             (body, state.upstream.response_timeout, Some(flag))
         }
         _ => (
@@ -103,7 +131,7 @@ async fn proxy(
     let resp = match result {
         Ok(resp) => resp,
         Err(_) if exceeded.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) => {
-            return Err(ProxyError::PayloadTooLarge)
+            return Ok(upload_too_large(upload_query.as_deref()))
         }
         Err(UpstreamError::Timeout) => {
             tracing::warn!(surface = ctx.surface.as_str(), "store response timeout");
@@ -116,6 +144,17 @@ async fn proxy(
     };
     let (mut parts, body) = resp.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
+    if let (Some(sent), true) = (upload_sent, parts.status.is_success()) {
+        // The servlet's short answer names the new `aid`s: remember their size.
+        let answer = collect_capped(body, uploads::MAX_ANSWER_BYTES, timeout)
+            .await
+            .map_err(|_| ProxyError::UpstreamUnavailable)?;
+        state
+            .uploads
+            .record(&answer, sent.load(Ordering::Relaxed))
+            .await;
+        return Ok(Response::from_parts(parts, full(answer)));
+    }
     Ok(Response::from_parts(
         parts,
         body.map_err(Into::into).boxed(),
@@ -129,7 +168,12 @@ enum SoapStep {
 
 /// Parse strictly, then ask the decision point. A body that does not parse is
 /// answered with a fault and never reaches the store.
-fn soap_step(bytes: Bytes, ctx: &RequestContext, state: &AppState) -> SoapStep {
+async fn soap_step(
+    bytes: Bytes,
+    ctx: &RequestContext,
+    headers: &http::HeaderMap,
+    state: &AppState,
+) -> SoapStep {
     let cap = state.config.limits.soap_max_bytes;
     let env = match Envelope::parse_capped(&bytes, cap) {
         Ok(env) => env,
@@ -140,13 +184,72 @@ fn soap_step(bytes: Bytes, ctx: &RequestContext, state: &AppState) -> SoapStep {
         }
     };
     let long_poll = soap_pipeline::is_long_poll(&env);
-    let action = soap_pipeline::decide(&env, ctx, state);
+    let action = soap_pipeline::decide(&env, ctx, headers, state).await;
     telemetry::record_policy_decision(action.label());
     match action {
         SoapAction::Forward => SoapStep::Forward(bytes, long_poll),
         SoapAction::ForwardRewritten(new) => SoapStep::Forward(Bytes::from(new), long_poll),
         SoapAction::Answer(reply) => SoapStep::Answer(reply),
     }
+}
+
+/// M4: an upload over the limit, answered in the upload servlet's own shape (§4.3) so
+/// the webmail shows its usual message; HTTP 413 is kept for non-browser clients.
+fn upload_too_large(query: Option<&str>) -> Response<Body> {
+    let (mut fmt, mut request_id) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "fmt" => fmt = Some(v.into_owned()),
+            "requestId" => request_id = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let body = upload_limit::upload_error_body(413, fmt.as_deref(), request_id.as_deref());
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // The rest of the body is not read: the connection cannot be reused.
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// M7: archive exports (`fmt=tgz|tar|zip`) are audited, or refused by policy.
+fn rest_export(
+    path: &NormalizedPath,
+    query: Option<&str>,
+    ctx: &RequestContext,
+    state: &AppState,
+) -> Option<Response<Body>> {
+    let (format, refused) =
+        match exports::classify_rest(&path.decided, query.unwrap_or(""), &state.policy.config) {
+            ExportDecision::Pass => return None,
+            ExportDecision::Audit { format } => (format, false),
+            ExportDecision::Refuse { format } => (format, true),
+        };
+    // Path only (it names the mailbox); never the query, where tokens may travel.
+    AuditEvent::new(if refused {
+        "export.refused"
+    } else {
+        "export.audited"
+    })
+    .client_ip(ctx.client_ip)
+    .detail(serde_json::json!({"path": path.decided, "format": format}))
+    .emit();
+    if !refused {
+        return None;
+    }
+    telemetry::record_policy_decision("refuse");
+    let mut resp = Response::new(full("Export d'archive refusé par la politique MSSanté.\n"));
+    *resp.status_mut() = http::StatusCode::FORBIDDEN;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Some(resp)
 }
 
 fn fault_for(err: &SoapError, body: &[u8]) -> SoapReply {

@@ -2,12 +2,15 @@
 //! hygiene, size limits, the SOAP decision point and the pooled upstream client.
 
 pub mod context;
+pub mod directory_hook;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod identity;
 pub mod limits;
 pub mod path;
 pub mod soap_pipeline;
+pub mod uploads;
 pub mod upstream;
 
 use bytes::Bytes;

@@ -16,8 +16,14 @@
 //! Record every decision with `telemetry::record_policy_decision`.
 
 use super::context::RequestContext;
+use super::identity::IdentityError;
+use crate::policy::config::UnknownRequest;
+use crate::policy::requests::Class;
+use crate::policy::{self, Decision, UploadInfo, UserContext};
 use crate::server::state::AppState;
-use crate::soap::{Element, Envelope, SoapReply, NS_MAIL, NS_ZIMBRA};
+use crate::soap::{Element, Envelope, Fault, SoapReply, NS_MAIL, NS_ZIMBRA};
+use http::HeaderMap;
+use std::sync::Arc;
 
 /// What to do with a parsed SOAP request.
 #[derive(Debug)]
@@ -42,13 +48,96 @@ impl SoapAction {
     }
 }
 
-/// Decides the fate of one parsed request. Today: forward everything well-formed.
-pub fn decide(env: &Envelope, ctx: &RequestContext, state: &AppState) -> SoapAction {
+/// Decides the fate of one parsed request. `headers` are the client's (cookie token).
+pub async fn decide(
+    env: &Envelope,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> SoapAction {
     // ---- 1. auth / session hooks go here ----
-    // ---- 2. directory hooks go here ----
-    // ---- 3. policy hooks go here ----
-    let _ = (env, ctx, state);
-    SoapAction::Forward
+    // ---- 2. directory (D1-D5): GAL / autocomplete answered from the annuaire ----
+    if let Some(dir) = state
+        .directory
+        .as_ref()
+        .filter(|_| super::directory_hook::wants(env))
+    {
+        let reply = super::directory_hook::answer(dir, env, headers, ctx, state).await;
+        return SoapAction::Answer(reply);
+    }
+    // ---- 3. policy (M1-M8) ----
+    policy_step(env, ctx, headers, state).await
+}
+
+/// Outbound catalogue: pass-only envelopes go straight through (no identity lookup);
+/// anything else is decided by `policy::inspect_with`, default deny.
+async fn policy_step(
+    env: &Envelope,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> SoapAction {
+    let policy = &state.policy;
+    let classes: Vec<Option<Class>> = env
+        .requests()
+        .iter()
+        .map(|r| policy.table.class(&r.element.ns, &r.element.name))
+        .collect();
+    let unknown_allowed = policy.config.unknown_request == UnknownRequest::Allow;
+    let passes = |c: &Option<Class>| match c {
+        Some(Class::Pass) => true,
+        None => unknown_allowed,
+        _ => false,
+    };
+    if classes.iter().all(passes) {
+        return SoapAction::Forward;
+    }
+    let user = if classes.contains(&Some(Class::Inspect)) {
+        match state
+            .identities
+            .resolve(env, headers, ctx.surface, &state.upstream, &policy.config)
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => return identity_fault(env, &e),
+        }
+    } else {
+        // Only refusals left: the verdict does not depend on who asks.
+        Arc::new(UserContext::default())
+    };
+    // Uploads the decision needs are looked up in what went through the gateway;
+    // an unknown `aid` is refused (default deny).
+    let decision = match policy::inspect(env, &user, policy) {
+        Decision::NeedsUploads(aids) => {
+            let known = state.uploads.lookup(&aids).await;
+            let uploads = move |aid: &str| -> Option<UploadInfo> { known.get(aid).cloned() };
+            policy::inspect_with(env, &user, policy, &uploads)
+        }
+        d => d,
+    };
+    match decision {
+        Decision::Allow => SoapAction::Forward,
+        Decision::Rewrite(body) => {
+            let mut new = env.clone();
+            new.body = body;
+            SoapAction::ForwardRewritten(new.to_bytes())
+        }
+        Decision::Deny(fault) => SoapAction::Answer(env.fault(&fault)),
+        Decision::NeedsUploads(_) => SoapAction::Answer(env.fault(&Fault::perm_denied(
+            "pièce jointe non vérifiable par la passerelle MSSanté",
+        ))),
+    }
+}
+
+/// No usable identity for a request that needs one: never forward it uninspected.
+fn identity_fault(env: &Envelope, e: &IdentityError) -> SoapAction {
+    let fault = match e {
+        IdentityError::NoToken | IdentityError::Refused => Fault::auth_required(),
+        IdentityError::Unavailable => Fault::failure("serveur de messagerie indisponible"),
+        IdentityError::NoMapping(m) => Fault::perm_denied(&m.to_string()),
+    };
+    tracing::info!(error = %e, "SOAP request refused: no identity");
+    SoapAction::Answer(env.fault(&fault))
 }
 
 /// Whether the store may hold this request open (NoOpRequest `wait`, WaitSetRequest

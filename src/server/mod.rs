@@ -61,7 +61,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", s.listen))?;
     let addr = public.local_addr()?;
     let metrics_cfg = config.metrics.clone();
-    let state = Arc::new(AppState::new(config)?);
+    let state = Arc::new(AppState::new(config).await?);
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
 

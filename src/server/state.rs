@@ -3,6 +3,10 @@
 
 use super::ops::{ReadinessCheck, UpstreamReadiness};
 use crate::config::Config;
+use crate::policy::{Policy, TrustStore};
+use crate::proxy::directory_hook::DirectoryHook;
+use crate::proxy::identity::IdentityResolver;
+use crate::proxy::uploads::UploadRecords;
 use crate::proxy::upstream::Upstream;
 use ipnet::IpNet;
 use std::sync::Arc;
@@ -14,20 +18,47 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpNet>,
     /// Checks behind `/readyz`; add yours (directory, stores) in `new`.
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
+    /// MSSanté policies (M1-M8): config, live trust space, request table.
+    pub policy: Policy,
+    /// Token → user, until the session layer owns identities.
+    pub identities: IdentityResolver,
+    /// Sizes of the uploads that went through `/service/upload`, by `aid`.
+    pub uploads: UploadRecords,
+    /// The annuaire answering GAL lookups (D1-D5); `None` never happens today.
+    pub directory: Option<Arc<DirectoryHook>>,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    /// Loads the trust space first: without a good list the gateway must not run open.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
         let upstream = Upstream::new(&config.upstream)?;
         let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(UpstreamReadiness::new(
             upstream.clone(),
             config.upstream.readiness_path.clone(),
         ))];
+        let trust = TrustStore::load(config.policy.clone()).await.map_err(|e| {
+            anyhow::anyhow!(
+                "policy.whitelist_source ({}): liste blanche MSSanté non chargée, \
+                 la passerelle ne démarre pas : {e}",
+                config.policy.whitelist_source
+            )
+        })?;
+        trust.spawn_reloader();
+        let policy = Policy::new(config.policy.clone(), trust)
+            .map_err(|e| anyhow::anyhow!("policy.requests_file: {e}"))?;
+        let directory = Arc::new(
+            DirectoryHook::from_config(&config.directory)
+                .map_err(|e| anyhow::anyhow!("directory: {e}"))?,
+        );
         Ok(AppState {
             trusted_proxies: config.trusted_proxy_nets(),
             config: Arc::new(config),
             upstream,
             readiness,
+            policy,
+            identities: IdentityResolver::new(),
+            uploads: UploadRecords::default(),
+            directory: Some(directory),
         })
     }
 }

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mssante-gateway");
 
+/// The synthetic trust space every test gateway loads (the demo's list).
+pub const TEST_WHITELIST: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo/whitelist.xml");
+
 /// Installs the ring provider (reqwest with `rustls-no-provider` needs it).
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -191,7 +195,10 @@ pub fn gateway_config(upstream_url: &str, extra: &str) -> String {
     let mut base: toml::Table = toml::from_str(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n\
          [upstream]\nurl = \"{upstream_url}\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n"
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [policy]\nwhitelist_source = \"{TEST_WHITELIST}\"\nwhitelist_min_domains = 10\n\
+         mssante_domains = [\"esantepdl.mssante.fr\", \"chu-exemple.mssante.fr\"]\n\
+         local_domains = [\"esantepdl.mssante.fr\", \"chu-exemple.mssante.fr\"]\n"
     ))
     .expect("base config");
     let over: toml::Table = toml::from_str(extra).expect("extra config is TOML");
