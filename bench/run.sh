@@ -36,9 +36,15 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 
 STORE_PORT=$(free_port); GW_PORT=$(free_port); METRICS_PORT=$(free_port); NGINX_PORT=$(free_port)
 
-"$BIN" sandbox --listen "127.0.0.1:$STORE_PORT" >"$WORK/sandbox.log" 2>&1 &
-PIDS+=($!)
-wait_port "$STORE_PORT"
+STORE_PID=
+start_store() { # a fresh store: SendMsg runs fill mailboxes, which slows later runs
+  if [[ -n "$STORE_PID" ]]; then kill "$STORE_PID"; wait "$STORE_PID" 2>/dev/null || true; fi
+  "$BIN" sandbox --listen "127.0.0.1:$STORE_PORT" >>"$WORK/sandbox.log" 2>&1 &
+  STORE_PID=$!
+  PIDS+=($STORE_PID)
+  wait_port "$STORE_PORT"
+}
+start_store
 
 cat >"$WORK/gateway.toml" <<EOF
 [server]
@@ -99,11 +105,15 @@ wait_port "$NGINX_PORT"
 # One login at the store: the token rides in the cookie as the webmail sends it.
 ACCOUNT=antoine.lefevre@esantepdl.mssante.fr
 SEND_TO=${BENCH_SEND_TO:-dr.dupont@medecin.mssante.fr}
-TOKEN=$(curl -s -X POST "http://127.0.0.1:$STORE_PORT/service/soap/AuthRequest" \
-  -H 'Content-Type: application/soap+xml' \
-  --data "{\"Body\":{\"AuthRequest\":{\"_jsns\":\"urn:zimbraAccount\",\"account\":{\"by\":\"name\",\"_content\":\"$ACCOUNT\"},\"password\":{\"_content\":\"Sandbox-2026!\"}}}}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["Body"]["AuthResponse"]["authToken"][0]["_content"])')
-export SOAP_COOKIE="ZM_AUTH_TOKEN=$TOKEN"
+login() {
+  local token
+  token=$(curl -s -X POST "http://127.0.0.1:$STORE_PORT/service/soap/AuthRequest" \
+    -H 'Content-Type: application/soap+xml' \
+    --data "{\"Body\":{\"AuthRequest\":{\"_jsns\":\"urn:zimbraAccount\",\"account\":{\"by\":\"name\",\"_content\":\"$ACCOUNT\"},\"password\":{\"_content\":\"Sandbox-2026!\"}}}}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Body"]["AuthResponse"]["authToken"][0]["_content"])')
+  export SOAP_COOKIE="ZM_AUTH_TOKEN=$token"
+}
+login
 
 soap_body() {
   printf '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Header><context xmlns="urn:zimbra"/></soap:Header><soap:Body>%s</soap:Body></soap:Envelope>' "$1"
@@ -132,12 +142,19 @@ measure() { # label target-name url [lua] [body]
 }
 
 echo "wrk: $THREADS threads, $CONNS connections, ${DURATION}s per run; nginx workers = $THREADS; gateway worker threads = $THREADS"
-for t in direct:$STORE_PORT nginx:$NGINX_PORT gateway:$GW_PORT; do
-  name=${t%%:*}; port=${t##*:}
-  measure static "$name" "http://127.0.0.1:$port/js/app.js"
-  measure soap-noop "$name" "http://127.0.0.1:$port/service/soap/NoOpRequest" bench/soap_post.lua "$WORK/noop.xml"
-  measure soap-getinfo "$name" "http://127.0.0.1:$port/service/soap/GetInfoRequest" bench/soap_post.lua "$WORK/getinfo.xml"
-  measure soap-sendmsg "$name" "http://127.0.0.1:$port/service/soap/SendMsgRequest" bench/soap_post.lua "$WORK/sendmsg.xml"
+TARGETS=(direct:$STORE_PORT nginx:$NGINX_PORT gateway:$GW_PORT)
+for t in "${TARGETS[@]}"; do
+  measure static "${t%%:*}" "http://127.0.0.1:${t##*:}/js/app.js"
+done
+for t in "${TARGETS[@]}"; do
+  measure soap-noop "${t%%:*}" "http://127.0.0.1:${t##*:}/service/soap/NoOpRequest" bench/soap_post.lua "$WORK/noop.xml"
+done
+for t in "${TARGETS[@]}"; do
+  measure soap-getinfo "${t%%:*}" "http://127.0.0.1:${t##*:}/service/soap/GetInfoRequest" bench/soap_post.lua "$WORK/getinfo.xml"
+done
+for t in "${TARGETS[@]}"; do
+  start_store; login
+  measure soap-sendmsg "${t%%:*}" "http://127.0.0.1:${t##*:}/service/soap/SendMsgRequest" bench/soap_post.lua "$WORK/sendmsg.xml"
 done
 
 echo

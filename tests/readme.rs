@@ -16,7 +16,10 @@ fn readme_configuration_reference_matches_the_binary() {
         .expect("read README.md");
     let begin = "<!-- config-reference:begin -->\n```toml\n";
     let end = "```\n<!-- config-reference:end -->";
-    let start = readme.find(begin).expect("README has the config-reference markers") + begin.len();
+    let start = readme
+        .find(begin)
+        .expect("README has the config-reference markers")
+        + begin.len();
     let stop = readme[start..].find(end).expect("end marker") + start;
     assert_eq!(
         &readme[start..stop],
