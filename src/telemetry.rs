@@ -62,6 +62,19 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Folds recorded histogram samples into their buckets every few seconds.
+/// Without it the exporter keeps every sample until the next scrape, so an
+/// instance nobody scrapes would grow without bound.
+pub fn spawn_metrics_upkeep(handle: PrometheusHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    })
+}
+
 fn describe() {
     metrics::describe_counter!(
         names::REQUESTS_TOTAL,

@@ -79,7 +79,9 @@ async fn proxy(
                     Err(CollectError::Client) => return Err(ProxyError::BadRequest("body")),
                 },
             };
-            match soap_step(bytes, ctx, &parts.headers, state).await {
+            // Boxed: the SOAP pipeline's future is large, and keeping it inline would make
+            // every request's future (static files included) that large to move around.
+            match Box::pin(soap_step(bytes, ctx, &parts.headers, state)).await {
                 SoapStep::Answer(reply) => return Ok(soap_response(reply)),
                 SoapStep::Forward(bytes, long_poll) => {
                     let t = if long_poll {

@@ -27,6 +27,7 @@ pub struct RunningGateway {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    metrics_upkeep: JoinHandle<()>,
 }
 
 impl RunningGateway {
@@ -36,12 +37,14 @@ impl RunningGateway {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.metrics_upkeep.abort();
     }
 }
 
 /// Binds the listeners and starts serving in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
     let metrics = telemetry::metrics_handle();
+    let upkeep = telemetry::spawn_metrics_upkeep(metrics.clone());
     let s = &config.server;
     let tls = match &s.tls {
         Some(t) => Some(tls::acceptor(t, s.http2)?),
@@ -110,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         state,
         shutdown: tx,
         tasks,
+        metrics_upkeep: upkeep,
     })
 }
 
