@@ -10,7 +10,6 @@
 //! ca_file = "/etc/mssante/ldap-ca.pem"
 //! ```
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -26,32 +25,8 @@ pub enum BackendKind {
     Ldif,
 }
 
-/// A secret that never shows in logs, `Debug` output or a serialised config.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The clear value; only for the LDAP bind itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
+/// The bind password uses the configuration's redacted secret type.
+pub use crate::config::Secret;
 
 /// `[directory]`: the annuaire backend, LDAP connection, limits, cache and mapping.
 #[derive(Debug, Clone, Deserialize, Serialize)]
