@@ -50,6 +50,8 @@ enum Command {
     Annuaire(mssante_gateway::directory::AnnuaireArgs),
     /// Postfix policy service: refuses recipients outside the MSSanté trust space (M8).
     MtaPolicy(mssante_gateway::mta::MtaPolicyArgs),
+    /// Users (regional IT): set contact emails, reset second factors, import a CSV.
+    Users(cli::users::UsersArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
             }
             Command::Annuaire(args) => mssante_gateway::directory::run_annuaire_cli(args),
             Command::MtaPolicy(args) => mssante_gateway::mta::run_cli(args).await,
+            Command::Users(args) => return cli::users::run(args).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

@@ -7,6 +7,7 @@ pub mod regulation;
 pub mod reset;
 pub mod second_factor;
 pub mod secret;
+pub mod services;
 pub mod session;
 pub mod soap2fa;
 pub mod token_strip;

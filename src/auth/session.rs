@@ -176,6 +176,18 @@ impl SessionManager {
         Ok(Some(s))
     }
 
+    /// Records activity on a session already loaded with `is_activity = false`
+    /// (the request turned out not to be background polling).
+    pub async fn touch(&self, id: &str, s: &Session) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        if now.saturating_sub(s.last_activity_ms) < self.cfg.touch_interval_secs * 1000 {
+            return Ok(());
+        }
+        let mut s = s.clone();
+        s.last_activity_ms = now;
+        self.store.put_json(&store_key(id), &s, self.ttl(&s)).await
+    }
+
     /// Replaces the session id (after each factor, against fixation) and applies
     /// `update`. The old id stops working at once.
     pub async fn rotate(

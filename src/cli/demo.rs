@@ -1,6 +1,7 @@
 //! `demo`: the sandbox store on an ephemeral loopback port and the gateway in
 //! front of it, in one process; prints where to log in.
 
+use crate::auth::config::AuthConfig;
 use crate::config::{Config, LogConfig};
 use crate::policy::config::PolicyConfig;
 use crate::{sandbox, server, telemetry};
@@ -21,9 +22,11 @@ pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result
     let mut config = Config::default();
     config.server.listen = listen;
     config.upstream.url = format!("http://{}", store.addr);
+    config.upstream.admin_url = Some(config.upstream.url.clone());
     config.metrics.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    let whitelist = DemoWhitelist::write()?;
-    demo_policy(&mut config.policy, &whitelist.0);
+    let files = DemoDir::create(&format!("{}:{password}", admin.clone().unwrap_or_default()))?;
+    demo_policy(&mut config.policy, &files.whitelist());
+    demo_auth(&mut config.auth, &files, listen);
     config.validate()?;
     let running = server::start(config).await?;
 
@@ -47,7 +50,7 @@ pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result
     println!("Ctrl-C to stop.");
     server::shutdown_signal().await;
     running.shutdown().await;
-    drop(whitelist);
+    drop(files);
     Ok(())
 }
 
@@ -67,32 +70,64 @@ pub fn demo_policy(p: &mut PolicyConfig, whitelist: &Path) {
     p.local_domains = p.mssante_domains.clone();
 }
 
-/// The embedded list written to a private temp file, removed on drop.
-struct DemoWhitelist(PathBuf);
+/// Sessions and security settings of the demo: state in the demo's private directory,
+/// plain-HTTP loopback cookies, password resets through the sandbox's admin account.
+/// Mail (emailed codes, reset links) goes to `[auth.mail]`'s default relay, so in
+/// the demo the application (TOTP) channel is the one that works out of the box.
+fn demo_auth(auth: &mut AuthConfig, files: &DemoDir, listen: SocketAddr) {
+    auth.operator.name = "Messagerie MSSanté (démonstration)".into();
+    auth.operator.public_url = format!("http://{listen}");
+    auth.session.insecure_loopback_demo = true;
+    auth.store.sqlite_path = files.state();
+    auth.store.data_key = Some(crate::config::Secret::new(random_key_hex()));
+    auth.reset.admin_credentials_file = Some(files.admin_credentials());
+}
 
-impl DemoWhitelist {
-    fn write() -> anyhow::Result<Self> {
+/// The demo's private files (trust space, admin credentials, state), removed on exit.
+struct DemoDir(PathBuf);
+
+impl DemoDir {
+    fn create(admin_credentials: &str) -> anyhow::Result<Self> {
         use std::io::Write;
-        let name = format!(
-            "mssante-demo-whitelist-{}-{}.xml",
+        use std::os::unix::fs::DirBuilderExt;
+        let path = std::env::temp_dir().join(format!(
+            "mssante-demo-{}-{}",
             std::process::id(),
             random_password()
-        );
-        let path = std::env::temp_dir().join(name);
-        // create_new: never follow or reuse a file someone else planted.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        f.write_all(DEMO_WHITELIST.as_bytes())?;
-        Ok(DemoWhitelist(path))
+        ));
+        // A new directory only we can read: never reuse one someone else planted.
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        let dir = DemoDir(path);
+        std::fs::File::create_new(dir.whitelist())?.write_all(DEMO_WHITELIST.as_bytes())?;
+        std::fs::File::create_new(dir.admin_credentials())?
+            .write_all(admin_credentials.as_bytes())?;
+        Ok(dir)
+    }
+
+    fn whitelist(&self) -> PathBuf {
+        self.0.join("whitelist.xml")
+    }
+
+    fn admin_credentials(&self) -> PathBuf {
+        self.0.join("admin.credentials")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.0.join("state.sqlite3")
     }
 }
 
-impl Drop for DemoWhitelist {
+impl Drop for DemoDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A fresh data key: the demo's state does not outlive it anyway.
+fn random_key_hex() -> String {
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    hex::encode(key)
 }
 
 fn random_password() -> String {

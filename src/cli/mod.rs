@@ -4,3 +4,4 @@ pub mod check_config;
 pub mod demo;
 pub mod sandbox;
 pub mod serve;
+pub mod users;

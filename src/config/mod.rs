@@ -74,9 +74,14 @@ impl Config {
 
     /// Parses a TOML string (tests, demo), without the environment.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        let dict = Figment::from(Toml::string(text))
+        let mut dict = Figment::from(Toml::string(text))
             .extract::<Dict>()
             .map_err(figment_errors)?;
+        let mut errors = Vec::new();
+        sources::resolve_secret_files(&mut dict, "", &mut errors);
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
         let config: Config = Figment::from(Serialized::defaults(Value::from(dict)))
             .extract_lossy()
             .map_err(figment_errors)?;
@@ -159,6 +164,27 @@ impl Config {
                 ));
             }
         }
+        let auth = &self.auth;
+        match &auth.store.data_key {
+            None => e.push(
+                "auth.store.data_key_file: required (TOTP secrets are encrypted with it); \
+                 create one with `openssl rand -hex 32 > data.key`"
+                    .into(),
+            ),
+            Some(k) => {
+                if let Err(err) = crate::store::DataKey::from_hex(k.expose()) {
+                    e.push(format!("auth.store.data_key_file: {err}"));
+                }
+            }
+        }
+        if auth.session.insecure_loopback_demo && !s.listen.ip().is_loopback() {
+            e.push("auth.session.insecure_loopback_demo: only on a loopback address".into());
+        }
+        if let Some(u) = &self.upstream.admin_url {
+            if !matches!(url::Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
+                e.push(format!("upstream.admin_url: {u:?} is not an http(s) URL"));
+            }
+        }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             e.push(format!("log.level: {err}"));
         }
@@ -219,19 +245,39 @@ fn figment_errors(err: figment::Error) -> ConfigError {
 mod tests {
     use super::*;
 
+    /// Loads `text` with a data key file present (the one setting without a default).
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.toml");
         std::fs::write(&p, text).unwrap();
+        let key = dir.path().join("data.key");
+        std::fs::write(&key, "00".repeat(32)).unwrap();
+        let key_var = (
+            "GATEWAY_AUTH__STORE__DATA_KEY_FILE".to_string(),
+            key.display().to_string(),
+        );
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        Config::load_from(Some(&p), env)
+        Config::load_from(Some(&p), env.chain([key_var]))
     }
 
     #[test]
-    fn defaults_are_valid() {
+    fn defaults_are_valid_once_a_data_key_is_given() {
         let c = load("", &[]).unwrap();
         assert_eq!(c.limits.soap_max_bytes, 15_360_000);
         assert!(!c.paths.open_preauth);
+        let err = Config::from_toml_str("").unwrap_err();
+        assert!(
+            err.to_string().contains("auth.store.data_key_file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn insecure_demo_cookies_only_on_loopback() {
+        let text = "[server]\nlisten = \"0.0.0.0:80\"\nbehind_tls_proxy = true\n\
+                    [auth.session]\ninsecure_loopback_demo = true\n";
+        let err = load(text, &[]).unwrap_err();
+        assert!(err.to_string().contains("insecure_loopback_demo"), "{err}");
     }
 
     #[test]
@@ -289,7 +335,8 @@ mod tests {
     fn shipped_example_only_lacks_its_files() {
         let text = include_str!("../../deploy/gateway.toml");
         let err = Config::from_toml_str(text).unwrap_err();
-        assert!(err.0.iter().all(|l| l.contains("not found")), "{err}");
+        let missing = |l: &String| l.contains("not found") || l.contains("No such file");
+        assert!(err.0.iter().all(missing), "{err}");
     }
 
     #[test]

@@ -125,6 +125,12 @@ mod tests {
     #[test]
     fn reference_parses_back_as_the_defaults() {
         let text = render_reference();
+        // The data key is the one setting without a default.
+        assert!(text.contains("\n[auth.store]\n"), "no [auth.store] table");
+        let text = text.replace(
+            "\n[auth.store]\n",
+            &format!("\n[auth.store]\ndata_key = \"{}\"\n", "00".repeat(32)),
+        );
         let parsed = Config::from_toml_str(&text).unwrap();
         assert_eq!(parsed.server.listen, Config::default().server.listen);
     }

@@ -64,6 +64,9 @@ pub struct TlsConfig {
 pub struct UpstreamConfig {
     /// Base URL of the store (http or https); requests keep their path and query.
     pub url: String,
+    /// Base URL of the store's admin SOAP service (e.g. `https://store:7071`), used only by
+    /// the gateway itself to set a new password after a reset link; none disables resets.
+    pub admin_url: Option<String>,
     /// Extra CA certificates (PEM) trusted for an https upstream; the system roots otherwise.
     pub ca_file: Option<PathBuf>,
     /// Most idle keep-alive connections kept open to the store.
@@ -84,6 +87,7 @@ impl Default for UpstreamConfig {
     fn default() -> Self {
         UpstreamConfig {
             url: "http://127.0.0.1:7070".into(),
+            admin_url: None,
             ca_file: None,
             pool_max_idle: 64,
             pool_idle_timeout_secs: 90,

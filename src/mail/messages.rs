@@ -16,6 +16,14 @@ impl std::fmt::Debug for Notification {
 
 fn minutes(secs: u64) -> String {
     let m = secs.div_ceil(60).max(1);
+    if m.is_multiple_of(60) {
+        let h = m / 60;
+        return if h == 1 {
+            "1 heure".into()
+        } else {
+            format!("{h} heures")
+        };
+    }
     if m == 1 {
         "1 minute".into()
     } else {
@@ -59,6 +67,31 @@ pub fn reset_link(operator: &str, link: &str, validity_secs: u64) -> Notificatio
     }
 }
 
+/// Notice to the contact address after the password was changed or reset.
+pub fn password_changed(operator: &str) -> Notification {
+    Notification {
+        subject: format!("{operator} : votre mot de passe a été modifié"),
+        body: format!(
+            "Bonjour,\n\nLe mot de passe de votre messagerie sécurisée de santé vient d'être modifié. \
+             Toutes vos sessions ouvertes ont été fermées.{}",
+            footer(operator)
+        ),
+    }
+}
+
+/// Notice to the previous contact address after it was replaced.
+pub fn contact_email_changed(operator: &str, new_address: &str) -> Notification {
+    Notification {
+        subject: format!("{operator} : votre adresse de contact a été modifiée"),
+        body: format!(
+            "Bonjour,\n\nL'adresse de contact de votre messagerie sécurisée de santé a été remplacée \
+             par : {new_address}\n\nLes codes de connexion et les liens de réinitialisation du mot de \
+             passe seront désormais envoyés à cette adresse.{}",
+            footer(operator)
+        ),
+    }
+}
+
 /// The code confirming a new contact email address.
 pub fn contact_change_code(operator: &str, code: &str, validity_secs: u64) -> Notification {
     Notification {
@@ -83,11 +116,18 @@ mod tests {
         assert_eq!(n.subject, "GCS e-santé : votre code de connexion");
         assert!(n.body.contains("123456") && n.body.contains("10 minutes"));
         assert!(!format!("{n:?}").contains("123456"));
-        let r = reset_link("Op", "https://gw/reinitialisation?jeton=abc", 3600);
+        let r = reset_link("Op", "https://gw/nouveau-mot-de-passe?jeton=abc", 3600);
         assert!(
-            r.body.contains("https://gw/reinitialisation?jeton=abc")
-                && r.body.contains("60 minutes")
+            r.body.contains("https://gw/nouveau-mot-de-passe?jeton=abc")
+                && r.body.contains("valable 1 heure")
+                && r.subject
+                    .contains("première connexion ou mot de passe oublié")
         );
+        assert!(!format!("{r:?}").contains("jeton"));
+        let p = password_changed("Op");
+        assert!(p.subject.contains("a été modifié") && p.body.contains("sessions"));
+        let e = contact_email_changed("Op", "nouvelle@perso.example");
+        assert!(e.body.contains("nouvelle@perso.example") && e.subject.contains("modifiée"));
         let c = contact_change_code("Op", "654321", 60);
         assert!(
             c.body.contains("654321")

@@ -57,14 +57,13 @@ pub struct ChannelForm {
     pub channel: String,
 }
 
+/// New password chosen through an emailed link (the link token rides in a hidden field).
 #[derive(Debug, Deserialize)]
 pub struct NewPasswordForm {
     pub csrf: String,
     pub token: String,
     pub password: Password,
     pub confirmation: Password,
-    pub email: String,
-    pub channel: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,21 +80,53 @@ pub struct ContactEmailForm {
     pub email: String,
 }
 
-/// Checks a new password and its confirmation; the French message to show on failure.
-/// The store applies its own password policy afterwards.
+/// The code confirming a new contact address, or the current second factor.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    pub csrf: String,
+    pub code: OtpCode,
+}
+
+/// The password rules, as shown next to every new-password field.
+pub const PASSWORD_RULES: &str =
+    "Le mot de passe doit contenir au moins 12 caractères, dont au moins \
+     une lettre majuscule, une lettre minuscule, un chiffre et un caractère spécial.";
+
+/// Checks a new password against the policy (at least 12 characters, an upper-case
+/// and a lower-case letter, a digit, a character that is neither), then its
+/// confirmation. The French message names the first rule that failed. The store
+/// applies its own password policy afterwards.
 pub fn check_new_password(
     password: &Password,
     confirmation: &Password,
 ) -> Result<(), &'static str> {
     let p = password.expose();
-    if p != confirmation.expose() {
-        return Err("Le mot de passe et sa confirmation ne correspondent pas.");
-    }
-    if p.chars().count() < 12 {
+    let n = p.chars().count();
+    if n < 12 {
         return Err("Le mot de passe doit contenir au moins 12 caractères.");
     }
-    if p.chars().count() > 256 {
-        return Err("Le mot de passe est trop long.");
+    if n > 256 {
+        return Err("Le mot de passe est trop long (256 caractères au plus).");
+    }
+    if p.chars().any(char::is_control) {
+        return Err("Le mot de passe ne doit pas contenir de caractère de contrôle.");
+    }
+    if !p.chars().any(char::is_uppercase) {
+        return Err("Le mot de passe doit contenir au moins une lettre majuscule.");
+    }
+    if !p.chars().any(char::is_lowercase) {
+        return Err("Le mot de passe doit contenir au moins une lettre minuscule.");
+    }
+    if !p.chars().any(|c| c.is_ascii_digit()) {
+        return Err("Le mot de passe doit contenir au moins un chiffre.");
+    }
+    if p.chars().all(char::is_alphanumeric) {
+        return Err(
+            "Le mot de passe doit contenir au moins un caractère spécial (ni lettre ni chiffre).",
+        );
+    }
+    if p != confirmation.expose() {
+        return Err("Le mot de passe et sa confirmation ne correspondent pas.");
     }
     Ok(())
 }
@@ -144,13 +175,22 @@ mod tests {
     #[test]
     fn password_rules() {
         let p = |s: &str| Password::new(s);
-        assert!(
-            check_new_password(&p("correct horse battery"), &p("correct horse battery")).is_ok()
+        let check = |s: &str| check_new_password(&p(s), &p(s));
+        assert!(check("Correct horse 4 battery").is_ok());
+        assert!(check("Éléphant-rosé-9").is_ok(), "accented letters count");
+        let err = |s: &str| check(s).unwrap_err();
+        assert!(err("Court-1a").contains("au moins 12 caractères"));
+        assert!(err("correct horse 4 battery").contains("majuscule"));
+        assert!(err("CORRECT HORSE 4 BATTERY").contains("minuscule"));
+        assert!(err("Correct horse battery!").contains("chiffre"));
+        assert!(err("Correcthorse4battery").contains("caractère spécial"));
+        assert!(err(&format!("Aa1!{}", "x".repeat(260))).contains("trop long"));
+        assert!(err("Correct\u{7}horse 4 battery").contains("contrôle"));
+        assert_eq!(
+            check_new_password(&p("Correct horse 4 battery"), &p("Correct horse 4 batterz")),
+            Err("Le mot de passe et sa confirmation ne correspondent pas.")
         );
-        assert!(
-            check_new_password(&p("correct horse battery"), &p("correct horse batterz")).is_err()
-        );
-        assert!(check_new_password(&p("court"), &p("court")).is_err());
+        assert!(PASSWORD_RULES.contains("12 caractères"));
     }
 
     #[test]

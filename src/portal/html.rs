@@ -37,6 +37,7 @@ button:hover,.button:hover{background:#004a5e}
 .psc small{display:block;font-weight:400}
 .alert{border-left:4px solid #b3261e;background:#fdecea;padding:.6rem .9rem;margin:1rem 0}
 .info{border-left:4px solid #00607a;background:#e6f2f5;padding:.6rem .9rem;margin:1rem 0}
+.hint{font-size:.9rem;color:#3c4a57;margin:.3rem 0}
 .codes{font-family:ui-monospace,monospace;font-size:1.1rem;columns:2}
 .qr{display:block;margin:1rem auto;width:200px;height:200px;image-rendering:pixelated}
 .secret{font-family:ui-monospace,monospace;word-break:break-all}

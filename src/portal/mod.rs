@@ -6,8 +6,13 @@ pub mod forms;
 pub mod html;
 pub mod http_util;
 pub mod pages;
+mod profile_flow;
 pub mod redirect;
+mod reset_flow;
 pub mod router;
+
+#[cfg(test)]
+mod flow_tests;
 
 pub use html::PageContext;
 pub use redirect::{return_path_or_root, safe_return_path};

@@ -1,6 +1,7 @@
 //! The portal pages, with the guide's French labels (section 1 of the user guide).
 //! Every renderer returns a complete HTML document; every form carries a CSRF field.
 
+use super::forms::PASSWORD_RULES;
 use super::html::{alert, csrf_field, esc, field, info, layout, PageContext};
 use crate::store::OtpChannel;
 
@@ -14,6 +15,13 @@ pub mod paths {
     pub const FORGOT: &str = "/mot-de-passe-oublie";
     pub const NEW_PASSWORD: &str = "/nouveau-mot-de-passe";
     pub const PROFILE: &str = "/profil";
+    pub const PROFILE_EMAIL: &str = "/profil/email";
+    pub const PROFILE_EMAIL_CONFIRM: &str = "/profil/email/confirmation";
+    pub const PROFILE_PASSWORD: &str = "/profil/mot-de-passe";
+    pub const PROFILE_OTP: &str = "/profil/otp";
+    pub const PROFILE_OTP_SEND: &str = "/profil/otp/envoyer";
+    pub const LOGOUT: &str = "/deconnexion";
+    pub const LOGOUT_ALL: &str = "/deconnexion/partout";
     pub const PSC: &str = "/psc/connexion";
 }
 
@@ -24,6 +32,7 @@ pub fn login(
     username: &str,
     return_to: &str,
     error: Option<&str>,
+    notice: Option<&str>,
 ) -> String {
     let psc = if ctx.operator.psc_enabled {
         format!(
@@ -40,11 +49,12 @@ pub fn login(
         "Veuillez utiliser votre prénom.nom pour vous identifier."
     };
     let body = format!(
-        "<p>{intro}</p>{err}{psc}<form method=\"post\" action=\"{action}\">{csrf}\
+        "<p>{intro}</p>{err}{note}{psc}<form method=\"post\" action=\"{action}\">{csrf}\
          <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">{user}{pass}\
          <p><a href=\"{forgot}\">Mot de passe oublié / Première connexion</a></p>\
          <button type=\"submit\">Se connecter</button></form>",
         err = error.map(alert).unwrap_or_default(),
+        note = notice.map(info).unwrap_or_default(),
         action = paths::LOGIN,
         csrf = csrf_field(csrf),
         rt = esc(return_to),
@@ -221,31 +231,58 @@ pub fn forgot(
 pub const FORGOT_SENT: &str =
     "Si ces informations correspondent à un compte, un lien valable 1 h vient d'être envoyé à l'adresse indiquée.";
 
-/// New password + confirmation and the OTP channel (reached through the emailed link).
+/// The password rules, tied to the new-password field for screen readers.
+fn rules() -> String {
+    format!(
+        "<p id=\"regles-mdp\" class=\"hint\">{}</p>",
+        esc(PASSWORD_RULES)
+    )
+}
+
+fn new_password_fields() -> String {
+    format!(
+        "{new}{rules}{confirm}",
+        new = field(
+            "password",
+            "Nouveau mot de passe :",
+            "password",
+            "",
+            "autocomplete=\"new-password\" aria-describedby=\"regles-mdp\" required"
+        ),
+        rules = rules(),
+        confirm = field(
+            "confirmation",
+            "Confirmation du mot de passe :",
+            "password",
+            "",
+            "autocomplete=\"new-password\" required"
+        ),
+    )
+}
+
+/// New password + confirmation, reached through the emailed link (A5). The OTP
+/// channel is set up at the next login when the user has none yet.
 pub fn new_password(
     ctx: &PageContext<'_>,
     csrf: &str,
     link_token: &str,
     username: &str,
-    email: &str,
     error: Option<&str>,
 ) -> String {
     let body = format!(
-        "<p>Veuillez entrer votre nouveau mot de passe. Veuillez configurer le canal de télécommunication \
-         du mot de passe unique.</p>{err}<form method=\"post\" action=\"{action}\">{csrf}\
+        "<p>Veuillez entrer votre nouveau mot de passe.</p>{err}<form method=\"post\" action=\"{action}\">{csrf}\
          <input type=\"hidden\" name=\"token\" value=\"{tok}\">\
          <h2>Identifiant/Mot de passe</h2><p>Identifiant : <strong>{user}</strong></p>\
-         <input type=\"hidden\" name=\"username\" value=\"{user}\" autocomplete=\"username\">{new}{confirm}\
-         <h2>Mot de passe unique</h2>{email}{select}<button type=\"submit\">Valider</button></form>",
+         <input type=\"hidden\" name=\"username\" value=\"{user}\" autocomplete=\"username\">{fields}\
+         <button type=\"submit\">Valider</button></form>\
+         <p>Vous vous connecterez ensuite avec ce nouveau mot de passe. Si votre mot de passe unique \
+         n'est pas encore paramétré, vous le configurerez lors de cette connexion.</p>",
         err = error.map(alert).unwrap_or_default(),
         action = paths::NEW_PASSWORD,
         csrf = csrf_field(csrf),
         tok = esc(link_token),
         user = esc(username),
-        new = field("password", "Nouveau mot de passe :", "password", "", "autocomplete=\"new-password\" required autofocus"),
-        confirm = field("confirmation", "Confirmation du mot de passe :", "password", "", "autocomplete=\"new-password\" required"),
-        email = field("email", "E-mail :", "email", email, "autocomplete=\"email\" required"),
-        select = channel_select(Some(OtpChannel::Email)),
+        fields = new_password_fields(),
     );
     layout(ctx, "Première connexion / mot de passe oublié", &body)
 }
@@ -258,7 +295,16 @@ pub struct ProfileView<'a> {
     pub recovery_codes_left: usize,
 }
 
-/// "Mon Profil" (A6): contact email, password change, OTP channel change.
+fn channel_label(c: Option<OtpChannel>) -> &'static str {
+    match c {
+        Some(OtpChannel::Email) => "Email - Envoi de l'OTP",
+        Some(OtpChannel::Totp) => "Application mobile de type Authenticator",
+        None => "non paramétré",
+    }
+}
+
+/// "Mon Profil" (A6): contact email, password change, OTP channel change,
+/// "Se déconnecter de partout". One session CSRF token for every form.
 pub fn profile(
     ctx: &PageContext<'_>,
     csrf: &str,
@@ -266,31 +312,107 @@ pub fn profile(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> String {
+    let c = csrf_field(csrf);
+    let otp = match p.channel {
+        Some(channel) => {
+            let send = if channel == OtpChannel::Email {
+                format!(
+                    "<form method=\"post\" action=\"{}\">{c}<button type=\"submit\">Recevoir un code par email</button></form>",
+                    paths::PROFILE_OTP_SEND
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "<p>Pour changer de canal, saisissez d'abord un code à usage unique de votre canal actuel \
+                 (ou l'un de vos codes de secours).</p>{send}\
+                 <form method=\"post\" action=\"{action}\">{c}{code}\
+                 <button type=\"submit\">Changer de canal</button></form>",
+                action = paths::PROFILE_OTP,
+                code = field(
+                    "code",
+                    "Mot de passe unique :",
+                    "text",
+                    "",
+                    "inputmode=\"numeric\" autocomplete=\"one-time-code\" required"
+                ),
+            )
+        }
+        None => format!(
+            "<p><a class=\"button\" href=\"{}\">Paramétrer le mot de passe unique</a></p>",
+            paths::OTP_SETUP
+        ),
+    };
     let body = format!(
-        "{err}{note}<form method=\"post\" action=\"{action}/email\">{csrf}<h2>Informations Générales</h2>{email}\
+        "{err}{note}<h2>Informations Générales</h2>\
+         <form method=\"post\" action=\"{email_action}\">{c}{email}\
+         <p class=\"hint\" id=\"aide-email\">Adresse de contact, hors messagerie sécurisée : elle reçoit vos \
+         codes et vos liens de réinitialisation. Un code de confirmation sera envoyé à la nouvelle adresse.</p>\
          <button type=\"submit\">Enregistrer l'e-mail</button></form>\
-         <form method=\"post\" action=\"{action}/mot-de-passe\">{csrf}<h2>Identifiant/Mot de passe</h2>\
-         <p>Identifiant : <strong>{user}</strong></p>\
-         <input type=\"hidden\" name=\"username\" value=\"{user}\" autocomplete=\"username\">{old}{new}{confirm}\
+         <h2>Identifiant/Mot de passe</h2>\
+         <form method=\"post\" action=\"{pw_action}\">{c}<p>Identifiant : <strong>{user}</strong></p>\
+         <input type=\"hidden\" name=\"username\" value=\"{user}\" autocomplete=\"username\">{old}{fields}\
          <button type=\"submit\">Modifier le mot de passe</button></form>\
-         <form method=\"post\" action=\"{setup}\">{csrf}<h2>Mot de passe unique</h2>{select}\
-         <input type=\"hidden\" name=\"email\" value=\"{email_value}\">\
-         <p>Codes de secours restants : {left}</p><button type=\"submit\">Changer de canal</button></form>",
+         <h2>Mot de passe unique</h2>\
+         <p>Canal de télécommunication : <strong>{channel}</strong></p>\
+         <p>Codes de secours restants : {left}</p>{otp}\
+         <h2>Sessions</h2>\
+         <form method=\"post\" action=\"{logout_all}\">{c}\
+         <p>Cette action ferme toutes vos sessions ouvertes, sur tous vos appareils (ordinateurs, téléphones, tablettes).</p>\
+         <button type=\"submit\">Se déconnecter de partout</button></form>",
         err = error.map(alert).unwrap_or_default(),
         note = notice.map(info).unwrap_or_default(),
-        action = paths::PROFILE,
-        csrf = csrf_field(csrf),
-        email = field("email", "E-mail :", "email", p.contact_email, "autocomplete=\"email\" required"),
-        email_value = esc(p.contact_email),
+        email_action = paths::PROFILE_EMAIL,
+        email = field(
+            "email",
+            "E-mail :",
+            "email",
+            p.contact_email,
+            "autocomplete=\"email\" aria-describedby=\"aide-email\" required"
+        ),
+        pw_action = paths::PROFILE_PASSWORD,
         user = esc(p.username),
-        old = field("old_password", "Ancien mot de passe :", "password", "", "autocomplete=\"current-password\" required"),
-        new = field("password", "Nouveau mot de passe :", "password", "", "autocomplete=\"new-password\" required"),
-        confirm = field("confirmation", "Confirmation du mot de passe :", "password", "", "autocomplete=\"new-password\" required"),
-        setup = paths::OTP_SETUP,
-        select = channel_select(p.channel),
+        old = field(
+            "old_password",
+            "Ancien mot de passe :",
+            "password",
+            "",
+            "autocomplete=\"current-password\" required"
+        ),
+        fields = new_password_fields(),
+        channel = channel_label(p.channel),
         left = p.recovery_codes_left,
+        logout_all = paths::LOGOUT_ALL,
     );
     layout(ctx, "Mon Profil", &body)
+}
+
+/// Second step of a contact address change: the code sent to the new address.
+pub fn contact_code(
+    ctx: &PageContext<'_>,
+    csrf: &str,
+    new_email: &str,
+    error: Option<&str>,
+) -> String {
+    let body = format!(
+        "<p>Un code de confirmation vient d'être envoyé à <strong>{email}</strong>. \
+         Saisissez-le ci-dessous pour enregistrer cette adresse de contact.</p>{err}\
+         <form method=\"post\" action=\"{action}\">{csrf}{code}<button type=\"submit\">Valider</button></form>\
+         <p><a href=\"{profile}\">Annuler et revenir à Mon Profil</a></p>",
+        email = esc(new_email),
+        err = error.map(alert).unwrap_or_default(),
+        action = paths::PROFILE_EMAIL_CONFIRM,
+        csrf = csrf_field(csrf),
+        code = field(
+            "code",
+            "Code de confirmation :",
+            "text",
+            "",
+            "inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus"
+        ),
+        profile = paths::PROFILE,
+    );
+    layout(ctx, "Confirmation de l'adresse e-mail", &body)
 }
 
 /// The French error page. `message` is user-facing; internal details never go here.
@@ -299,6 +421,8 @@ pub fn error(ctx: &PageContext<'_>, status: u16, message: &str) -> String {
         400 => "Requête invalide",
         403 => "Accès refusé",
         404 => "Page introuvable",
+        410 => "Lien expiré ou déjà utilisé",
+        413 => "Formulaire trop volumineux",
         429 => "Trop de tentatives",
         _ => "Service momentanément indisponible",
     };
@@ -338,6 +462,7 @@ mod tests {
             "jean\"><script>",
             "/x",
             Some("Identifiant ou mot de passe incorrect."),
+            None,
         );
         for label in [
             "Nom d'utilisateur :",
@@ -353,7 +478,16 @@ mod tests {
         assert!(html.contains("role=\"alert\""));
         assert!(html.contains("for=\"username\"") && html.contains("for=\"password\""));
         let o = op(true);
-        assert!(login(&ctx(&o), "t", "", "/", None).contains("PRO SANTÉ CONNECT"));
+        assert!(login(&ctx(&o), "t", "", "/", None, None).contains("PRO SANTÉ CONNECT"));
+        let n = login(
+            &ctx(&o),
+            "t",
+            "",
+            "/",
+            None,
+            Some("Votre mot de passe a été modifié."),
+        );
+        assert!(n.contains("role=\"status\"") && n.contains("a été modifié"));
     }
 
     #[test]
@@ -411,11 +545,21 @@ mod tests {
                 && f.contains("E-mail :")
                 && f.contains("valable pendant 1h")
         );
-        let n = new_password(&ctx(&o), "t", "link", "adrien.malosse27", "", None);
+        let n = new_password(
+            &ctx(&o),
+            "t",
+            "li\"nk",
+            "adrien.malosse27",
+            Some("Trop court."),
+        );
         assert!(
             n.contains("Nouveau mot de passe :") && n.contains("Confirmation du mot de passe :")
         );
         assert!(n.contains("Identifiant : <strong>adrien.malosse27</strong>"));
+        assert!(n.contains("name=\"token\" value=\"li&quot;nk\""));
+        assert!(n.contains("autocomplete=\"new-password\" aria-describedby=\"regles-mdp\""));
+        assert!(n.contains("au moins 12 caractères") && n.contains("role=\"alert\""));
+        assert_eq!(n.matches("name=\"csrf\"").count(), 1);
         let p = profile(
             &ctx(&o),
             "t",
@@ -434,14 +578,32 @@ mod tests {
             "Ancien mot de passe :",
             "Mot de passe unique",
             "restants : 7",
+            "Se déconnecter de partout",
+            "Recevoir un code par email",
+            "autocomplete=\"current-password\"",
+            "autocomplete=\"one-time-code\"",
         ] {
             assert!(p.contains(label), "{label}");
         }
         assert_eq!(
             p.matches("name=\"csrf\"").count(),
-            3,
+            p.matches("<form").count(),
             "each form has its token"
         );
+        assert_eq!(p.matches("<form").count(), 5);
+        let ids: Vec<&str> = p
+            .match_indices(" id=\"")
+            .map(|(i, _)| p[i + 5..].split('"').next().unwrap())
+            .collect();
+        let mut uniq = ids.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(ids.len(), uniq.len(), "unique ids: {ids:?}");
+        let c = contact_code(&ctx(&o), "t", "n@perso.example", Some("Code incorrect."));
+        assert!(c.contains("n@perso.example") && c.contains("Code de confirmation :"));
+        assert_eq!(c.matches("name=\"csrf\"").count(), 1);
+        let gone = error(&ctx(&o), 410, "Ce lien n'est plus valable.");
+        assert!(gone.contains("Lien expiré ou déjà utilisé"));
         let e = error(&ctx(&o), 429, "Veuillez réessayer dans quelques minutes.");
         assert!(e.contains("Trop de tentatives"));
         let r = recovery_codes(&ctx(&o), &["AAAA-BBBB-CCCC-DDDD"]);

@@ -1,14 +1,15 @@
 //! `portal::handle`: the browser login flow end to end — login → password checked
 //! by the store → second factor (or its first set-up and test) → full session →
-//! redirect. Also logout and "Mon Profil" display.
-//! TODO(next): forgotten password / first-connection link flow, profile form posts.
+//! redirect. Also logout. The forgotten-password / first-connection link flow (A5)
+//! is in `reset_flow`, "Mon Profil" and its forms (A6) in `profile_flow`.
 
 use super::csrf;
 use super::forms::{self, ChannelForm, CsrfOnlyForm, LoginForm, OtpForm};
 use super::html::PageContext;
 use super::http_util::{cookie, html, redirect};
-use super::pages::{self, paths, ProfileView, TotpSetupView};
+use super::pages::{self, paths, TotpSetupView};
 use super::redirect::return_path_or_root;
+use super::{profile_flow, reset_flow};
 use crate::audit::AuditEvent;
 use crate::auth::config::AuthConfig;
 use crate::auth::otp::EmailCodeVerdict;
@@ -28,8 +29,10 @@ use std::time::{Duration, Instant};
 
 const ENROL_CODE_PURPOSE: &str = "enrol";
 const BAD_LOGIN: &str = "Identifiant ou mot de passe incorrect.";
-const BAD_CODE: &str = "Code incorrect ou expiré.";
-const UNAVAILABLE: &str =
+pub(super) const BAD_CODE: &str = "Code incorrect ou expiré.";
+pub(super) const EXPIRED_FORM: &str = "La page a expiré. Veuillez recommencer.";
+pub(super) const TOO_MANY: &str = "Trop de tentatives. Veuillez réessayer dans quelques minutes.";
+pub(super) const UNAVAILABLE: &str =
     "Le service est momentanément indisponible. Veuillez réessayer plus tard.";
 
 /// Everything the portal needs (built once by the server).
@@ -59,18 +62,18 @@ fn enrol_key(user: &str) -> String {
 }
 
 impl PortalState {
-    fn ctx(&self, logged_in: bool) -> PageContext<'_> {
+    pub(super) fn ctx(&self, logged_in: bool) -> PageContext<'_> {
         PageContext {
             operator: &self.cfg.operator,
             logged_in,
         }
     }
 
-    fn demo(&self) -> bool {
+    pub(super) fn demo(&self) -> bool {
         self.cfg.session.insecure_loopback_demo
     }
 
-    fn error(&self, status: StatusCode, msg: &str) -> Response<Bytes> {
+    pub(super) fn error(&self, status: StatusCode, msg: &str) -> Response<Bytes> {
         html(
             status,
             pages::error(&self.ctx(false), status.as_u16(), msg),
@@ -78,7 +81,7 @@ impl PortalState {
         )
     }
 
-    async fn session(&self, req: &Request<Bytes>) -> Option<LiveSession> {
+    pub(super) async fn session(&self, req: &Request<Bytes>) -> Option<LiveSession> {
         let id = cookie(req.headers(), self.sessions.cookie_name())?;
         let s = self.sessions.load(id, true).await.ok()??;
         Some(LiveSession {
@@ -86,6 +89,36 @@ impl PortalState {
             session: s,
         })
     }
+
+    /// A fresh double-submit CSRF value and the cookie carrying it (pages shown
+    /// before any session: login, forgotten password, new password).
+    pub(super) fn double_submit(&self) -> (String, String) {
+        let token = csrf::double_submit_issue(self.factor.durable.data_key());
+        let cookie = csrf::double_submit_cookie(&token, self.demo());
+        (token, cookie)
+    }
+
+    /// The form's double-submit value matches the cookie and our signature.
+    pub(super) fn double_submit_ok(&self, req: &Request<Bytes>, form_value: &str) -> bool {
+        let name = if self.demo() {
+            csrf::CSRF_COOKIE_DEMO
+        } else {
+            csrf::CSRF_COOKIE_SECURE
+        };
+        csrf::double_submit_verify(
+            self.factor.durable.data_key(),
+            cookie(req.headers(), name),
+            form_value,
+        )
+    }
+}
+
+/// The first value of query parameter `name`.
+pub(super) fn query_param(req: &Request<Bytes>, name: &str) -> Option<String> {
+    req.uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|v| v.into_iter().find(|(k, _)| k == name).map(|(_, v)| v))
 }
 
 /// Serves a portal request. The body must already be read (and capped by the caller).
@@ -103,8 +136,25 @@ pub async fn handle(req: Request<Bytes>, client_ip: IpAddr, st: &PortalState) ->
         (Method::GET, paths::OTP_SETUP) => setup_get(&req, st).await,
         (Method::POST, paths::OTP_SETUP) => setup_post(&req, st).await,
         (Method::POST, paths::OTP_TEST) => setup_test(&req, client_ip, st).await,
-        (Method::GET, paths::PROFILE) => profile_get(&req, st).await,
-        (Method::GET, "/deconnexion") => logout(&req, st).await,
+        (Method::GET, paths::FORGOT) => reset_flow::forgot_get(st),
+        (Method::POST, paths::FORGOT) => reset_flow::forgot_post(&req, client_ip, st).await,
+        (Method::GET, paths::NEW_PASSWORD) => reset_flow::new_password_get(&req, st).await,
+        (Method::POST, paths::NEW_PASSWORD) => {
+            reset_flow::new_password_post(&req, client_ip, st).await
+        }
+        (Method::GET, paths::PROFILE) => profile_flow::profile_get(&req, st).await,
+        (Method::POST, paths::PROFILE_EMAIL) => profile_flow::email_post(&req, client_ip, st).await,
+        (Method::POST, paths::PROFILE_EMAIL_CONFIRM) => {
+            profile_flow::email_confirm(&req, client_ip, st).await
+        }
+        (Method::POST, paths::PROFILE_PASSWORD) => {
+            profile_flow::password_post(&req, client_ip, st).await
+        }
+        (Method::POST, paths::PROFILE_OTP_SEND) => profile_flow::otp_send(&req, st).await,
+        (Method::POST, paths::PROFILE_OTP) => profile_flow::otp_post(&req, client_ip, st).await,
+        (Method::POST, paths::LOGOUT_ALL) => profile_flow::logout_all(&req, client_ip, st).await,
+        // GET: the webmail's own "Déconnexion" link points here.
+        (Method::GET, paths::LOGOUT) => logout(&req, st).await,
         _ => st.error(StatusCode::NOT_FOUND, "Cette page n'existe pas."),
     }
 }
@@ -115,25 +165,27 @@ fn login_page(
     err: Option<&str>,
     status: StatusCode,
 ) -> Response<Bytes> {
-    let token = csrf::double_submit_issue(st.factor.durable.data_key());
-    let return_to = req
-        .uri()
-        .query()
-        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-        .and_then(|v| v.into_iter().find(|(k, _)| k == "retour").map(|(_, v)| v))
-        .unwrap_or_default();
+    let (token, csrf_cookie) = st.double_submit();
+    let return_to = query_param(req, "retour").unwrap_or_default();
+    // Only fixed messages, chosen by a code: nothing from the URL is reflected.
+    let notice = match query_param(req, "info").as_deref() {
+        Some(reset_flow::INFO_PASSWORD_SET) => Some(
+            "Votre mot de passe a été modifié. Vous pouvez maintenant vous connecter avec votre nouveau mot de passe.",
+        ),
+        Some(profile_flow::INFO_LOGGED_OUT_ALL) => {
+            Some("Toutes vos sessions ont été fermées.")
+        }
+        _ => None,
+    };
     let page = pages::login(
         &st.ctx(false),
         &token,
         "",
         return_path_or_root(Some(&return_to)),
         err,
+        notice,
     );
-    html(
-        status,
-        page,
-        &[csrf::double_submit_cookie(&token, st.demo())],
-    )
+    html(status, page, &[csrf_cookie])
 }
 
 async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Response<Bytes> {
@@ -141,15 +193,7 @@ async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
     let Ok(form) = forms::parse::<LoginForm>(req.body()) else {
         return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
     };
-    let csrf_cookie = cookie(
-        req.headers(),
-        if st.demo() {
-            csrf::CSRF_COOKIE_DEMO
-        } else {
-            csrf::CSRF_COOKIE_SECURE
-        },
-    );
-    if !csrf::double_submit_verify(st.factor.durable.data_key(), csrf_cookie, &form.csrf) {
+    if !st.double_submit_ok(req, &form.csrf) {
         return st.error(
             StatusCode::FORBIDDEN,
             "La page a expiré. Veuillez recommencer la connexion.",
@@ -208,7 +252,7 @@ async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
 }
 
 /// Emails a login code (rate-limited per account). Failures are logged, not shown.
-async fn send_login_code(st: &PortalState, user: &str, to: Option<&str>) -> bool {
+pub(super) async fn send_login_code(st: &PortalState, user: &str, to: Option<&str>) -> bool {
     let (Some(to), Some(mailer)) = (to, st.mailer.as_ref()) else {
         return false;
     };
@@ -371,8 +415,10 @@ async fn otp_send(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
     otp_page(st, &live, channel, None, Some(note))
 }
 
-/// Set-up is allowed for a full session, or after the password when no channel exists yet
-/// (never to replace an existing second factor with the password alone).
+/// Set-up is allowed after the password when no channel exists yet, or for a full
+/// session — and then, when a channel exists, only after a current code was given
+/// in "Mon Profil" (`profile_flow::otp_post`). Never replaces an existing second
+/// factor with the password alone.
 async fn setup_session(
     req: &Request<Bytes>,
     st: &PortalState,
@@ -380,13 +426,18 @@ async fn setup_session(
     let Some(live) = st.session(req).await else {
         return Err(redirect(paths::LOGIN, &[]));
     };
-    if live.session.stage == Stage::Full {
-        return Ok(live);
-    }
-    match st.factor.durable.get(&live.session.user).await {
-        Ok(s) if s.otp_channel.is_none() => Ok(live),
-        Ok(_) => Err(redirect(paths::OTP, &[])),
-        Err(_) => Err(st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)),
+    let has_channel = match st.factor.durable.get(&live.session.user).await {
+        Ok(s) => s.otp_channel.is_some(),
+        Err(_) => return Err(st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)),
+    };
+    match (live.session.stage, has_channel) {
+        (_, false) => Ok(live),
+        (Stage::Full, true) => match profile_flow::otp_change_allowed(st, &live).await {
+            Ok(true) => Ok(live),
+            Ok(false) => Err(redirect(paths::PROFILE, &[])),
+            Err(_) => Err(st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)),
+        },
+        (_, true) => Err(redirect(paths::OTP, &[])),
     }
 }
 
@@ -593,6 +644,7 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
         d.set_contact_email(&user, Some(&pending.email)).await?;
         d.set_otp_channel(&user, Some(pending.channel)).await?;
         st.short.delete(&enrol_key(&user)).await?;
+        profile_flow::otp_change_done(st, &live).await?;
         st.factor.recovery.regenerate(d, &user).await
     }
     .await;
@@ -617,31 +669,6 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
         StatusCode::OK,
         pages::recovery_codes(&st.ctx(true), &shown),
         &[st.sessions.cookie(&full.id)],
-    )
-}
-
-async fn profile_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
-    let Some(live) = st
-        .session(req)
-        .await
-        .filter(|l| l.session.stage == Stage::Full)
-    else {
-        return redirect(&format!("{}?retour=%2Fprofil", paths::LOGIN), &[]);
-    };
-    let Ok(sec) = st.factor.durable.get(&live.session.user).await else {
-        return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
-    };
-    let token = csrf::session_token(&live.session.csrf_secret, "profile");
-    let view = ProfileView {
-        username: &live.session.user,
-        contact_email: sec.contact_email.as_deref().unwrap_or(""),
-        channel: sec.otp_channel,
-        recovery_codes_left: sec.recovery_codes_left,
-    };
-    html(
-        StatusCode::OK,
-        pages::profile(&st.ctx(true), &token, &view, None, None),
-        &[],
     )
 }
 

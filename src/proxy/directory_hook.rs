@@ -1,8 +1,7 @@
 //! Step 2 of the SOAP pipeline: GAL lookups answered from the annuaire (D1-D5).
 //!
 //! * `AutoCompleteGalRequest` / `SearchGalRequest`: answered locally, never sent to the
-//!   store's own GAL. The caller must hold a valid store token: the gateway checks it
-//!   with an upstream `NoOpRequest` (positive result cached 60 s per token hash).
+//!   store's own GAL. The caller must hold a full gateway session.
 //! * `AutoCompleteRequest`: sent to the store (the user's contacts, which also checks
 //!   the token), then merged with the annuaire.
 //! * `BatchRequest`: answered here only when *every* child is one of those requests;
@@ -12,12 +11,10 @@
 //! the (async) lookup from `forward.rs`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{header, HeaderMap, HeaderValue, Method, Request};
 
 use super::context::RequestContext;
-use super::identity::{self, IdentityError};
 use super::limits::{collect_capped, CollectError};
 use super::upstream::Upstream;
 use crate::directory::{config::BackendKind, memory::MemoryBackend, Backend};
@@ -29,8 +26,6 @@ use crate::soap::{Element, Envelope, Fault, SoapReply, NS_ACCOUNT, NS_MAIL};
 /// configuration works from any working directory.
 const EMBEDDED_SAMPLE: &str = include_str!("../../fixtures/annuaire/sample.ldif");
 const DEFAULT_LDIF: &str = "fixtures/annuaire/sample.ldif";
-/// How long a token the store accepted is trusted for directory lookups.
-const TOKEN_TTL: Duration = Duration::from_secs(60);
 /// Largest store answer read back (NoOp / AutoComplete).
 const MAX_UPSTREAM_ANSWER: usize = 4 * 1024 * 1024;
 
@@ -38,11 +33,9 @@ const MAX_UPSTREAM_ANSWER: usize = 4 * 1024 * 1024;
 pub const MIXED_BATCH_REASON: &str =
     "Une requête groupée (BatchRequest) ne peut pas mêler recherches dans l'annuaire et autres requêtes";
 
-/// The annuaire plus the per-token validation cache.
+/// The annuaire answering GAL lookups.
 pub struct DirectoryHook {
     pub directory: Directory,
-    /// SHA-256 of tokens the store accepted recently.
-    tokens: moka::future::Cache<[u8; 32], ()>,
 }
 
 impl std::fmt::Debug for DirectoryHook {
@@ -69,13 +62,7 @@ impl DirectoryHook {
     }
 
     pub fn new(directory: Directory) -> Self {
-        DirectoryHook {
-            directory,
-            tokens: moka::future::Cache::builder()
-                .time_to_live(TOKEN_TTL)
-                .max_capacity(100_000)
-                .build(),
-        }
+        DirectoryHook { directory }
     }
 }
 
@@ -108,7 +95,7 @@ pub async fn answer(
         return env.fault(&Fault::invalid_request(MIXED_BATCH_REASON));
     }
     if reqs.iter().any(|r| is_gal(r.element)) {
-        if let Err(f) = check_token(hook, env, headers, ctx, state).await {
+        if let Err(f) = check_session(ctx) {
             return env.fault(&f);
         }
     }
@@ -157,55 +144,12 @@ async fn one(
     hook.directory.answer(req, call.env.format).await
 }
 
-/// GAL lookups need a token the store accepts. The store is asked through the
-/// shared identity cache (`proxy::identity`, GetInfo); a positive answer is kept
-/// 60 s here per token hash, so the store is not the only guard.
-async fn check_token(
-    hook: &DirectoryHook,
-    env: &Envelope,
-    headers: &HeaderMap,
-    ctx: &RequestContext,
-    state: &AppState,
-) -> Result<(), Fault> {
-    let token = ctx
-        .upstream_token
+/// GAL lookups are for signed-in users only: the session layer vouched for them.
+fn check_session(ctx: &RequestContext) -> Result<(), Fault> {
+    ctx.session
         .as_ref()
-        .filter(|t| !t.is_empty())
-        .map(|t| t.expose().to_owned())
-        .or_else(|| identity::client_token(env, headers, ctx.surface))
-        .ok_or_else(Fault::auth_required)?;
-    let key: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes");
-    if hook.tokens.contains_key(&key) {
-        return Ok(());
-    }
-    let checked = if ctx.upstream_token.is_some() {
-        // A session token held by the gateway is already vouched for by the session layer.
-        Ok(())
-    } else {
-        let r = state
-            .identities
-            .resolve(
-                env,
-                headers,
-                ctx.surface,
-                &state.upstream,
-                &state.config.policy,
-            )
-            .await;
-        match r {
-            // The store accepted the token even if it maps to no MSSanté address.
-            Ok(_) | Err(IdentityError::NoMapping(_)) => Ok(()),
-            Err(IdentityError::NoToken | IdentityError::Refused) => Err(Fault::auth_required()),
-            Err(IdentityError::Unavailable) => Err(unavailable()),
-        }
-    };
-    if checked.is_ok() {
-        hook.tokens.insert(key, ()).await;
-    }
-    checked
+        .map(|_| ())
+        .ok_or_else(Fault::auth_required)
 }
 
 /// One SOAP call to the store on behalf of the client (its token and cookies).
@@ -225,8 +169,8 @@ impl UpstreamCall<'_> {
             context: self.env.context.clone(),
             body,
         };
-        if let Some(t) = self.ctx.upstream_token.as_ref().filter(|t| !t.is_empty()) {
-            env.set_auth_token(t.expose());
+        if let Some(s) = &self.ctx.session {
+            env.set_auth_token(s.upstream_token.expose());
         }
         let uri = self
             .upstream

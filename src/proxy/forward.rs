@@ -5,6 +5,8 @@ use super::error::ProxyError;
 use super::headers;
 use super::limits::{collect_capped, CollectError, LimitedBody};
 use super::path::{NormalizedPath, Surface};
+use super::session_gate;
+use super::soap_auth::{self, AuthStep};
 use super::soap_pipeline::{self, SoapAction};
 use super::uploads;
 use super::upstream::UpstreamError;
@@ -32,7 +34,7 @@ pub async fn handle(
     peer: SocketAddr,
     state: &AppState,
 ) -> Response<Body> {
-    match proxy(req, path, &ctx, peer, state).await {
+    match proxy(req, path, ctx, peer, state).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     }
@@ -41,15 +43,36 @@ pub async fn handle(
 async fn proxy(
     req: Request<Incoming>,
     path: &NormalizedPath,
-    ctx: &RequestContext,
+    mut ctx: RequestContext,
     peer: SocketAddr,
     state: &AppState,
 ) -> Result<Response<Body>, ProxyError> {
     if ctx.surface == Surface::Closed {
         return Err(ProxyError::Forbidden);
     }
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
     let limits = &state.config.limits;
+    // Client tokens out, the session's store token in, before anything else reads them.
+    parts.uri =
+        session_gate::upstream_headers(&mut parts.headers, &parts.uri, ctx.session.as_ref());
+    let is_soap = matches!(ctx.surface, Surface::Soap | Surface::AdminSoap);
+    match &ctx.session {
+        // SOAP bodies may name the session in their header, or log in: decided after parsing.
+        None if !is_soap => {
+            return Ok(session_gate::unauthenticated(
+                ctx.surface,
+                &parts.method,
+                &parts.uri,
+            ))
+        }
+        Some(s) if !is_soap => {
+            if let Err(e) = state.auth.sessions().touch(s.id.expose(), &s.session).await {
+                tracing::warn!(error = %e, "session activity not recorded");
+            }
+        }
+        _ => {}
+    }
+    let ctx = &mut ctx;
 
     if ctx.surface == Surface::Rest {
         if let Some(resp) = rest_export(path, parts.uri.query(), ctx, state) {
@@ -81,7 +104,7 @@ async fn proxy(
             };
             // Boxed: the SOAP pipeline's future is large, and keeping it inline would make
             // every request's future (static files included) that large to move around.
-            match Box::pin(soap_step(bytes, ctx, &parts.headers, state)).await {
+            match Box::pin(soap_step(bytes, ctx, &mut parts.headers, state)).await {
                 SoapStep::Answer(reply) => return Ok(soap_response(reply)),
                 SoapStep::Forward(bytes, long_poll) => {
                     let t = if long_poll {
@@ -146,6 +169,8 @@ async fn proxy(
     };
     let (mut parts, body) = resp.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
+    // The store's own token cookies never reach the client (A7).
+    crate::auth::session::filter_upstream_set_cookies(&mut parts.headers);
     if let (Some(sent), true) = (upload_sent, parts.status.is_success()) {
         // The servlet's short answer names the new `aid`s: remember their size.
         let answer = collect_capped(body, uploads::MAX_ANSWER_BYTES, timeout)
@@ -172,12 +197,12 @@ enum SoapStep {
 /// answered with a fault and never reaches the store.
 async fn soap_step(
     bytes: Bytes,
-    ctx: &RequestContext,
-    headers: &http::HeaderMap,
+    ctx: &mut RequestContext,
+    headers: &mut http::HeaderMap,
     state: &AppState,
 ) -> SoapStep {
     let cap = state.config.limits.soap_max_bytes;
-    let env = match Envelope::parse_capped(&bytes, cap) {
+    let mut env = match Envelope::parse_capped(&bytes, cap) {
         Ok(env) => env,
         Err(err) => {
             telemetry::record_policy_decision("malformed");
@@ -185,10 +210,25 @@ async fn soap_step(
             return SoapStep::Answer(fault_for(&err, &bytes));
         }
     };
+    let mut env_changed = false;
+    match soap_auth::step(&mut env, &mut env_changed, ctx, headers, &state.auth).await {
+        AuthStep::Continue => {}
+        AuthStep::Answer(reply) => {
+            telemetry::record_policy_decision(if reply.status >= 400 {
+                "refuse"
+            } else {
+                "answer"
+            });
+            return SoapStep::Answer(reply);
+        }
+    }
     let long_poll = soap_pipeline::is_long_poll(&env);
     let action = soap_pipeline::decide(&env, ctx, headers, state).await;
     telemetry::record_policy_decision(action.label());
     match action {
+        SoapAction::Forward if env_changed => {
+            SoapStep::Forward(Bytes::from(env.to_bytes()), long_poll)
+        }
         SoapAction::Forward => SoapStep::Forward(bytes, long_poll),
         SoapAction::ForwardRewritten(new) => SoapStep::Forward(Bytes::from(new), long_poll),
         SoapAction::Answer(reply) => SoapStep::Answer(reply),

@@ -1,21 +1,17 @@
-//! Who is the user behind a SOAP request — STOPGAP until sessions are wired.
-//!
-//! The session layer (`src/auth`) will know the user from the gateway's own session
-//! and REPLACE this module. Until then the identity is derived from the Zimbra token
-//! the client sends, with the store's own precedence (zimbra-api §1.4: header
-//! `<context><authToken>` first, then the `ZM_AUTH_TOKEN` cookie, `ZM_ADMIN_AUTH_TOKEN`
-//! on the admin path): the store is asked `GetInfoRequest` with that token, so the
-//! identity is exactly the one the store will act as. Answers are cached by the
-//! SHA-256 of the token (the token itself is never kept as a key nor logged).
+//! Who is the user behind a session: the store is asked `GetInfoRequest` with the
+//! session's store token, so the identity (account, identities) is exactly the one
+//! the store acts as. Answers are cached by the SHA-256 of the token (the token
+//! itself is never kept as a key nor logged); a changed password gives a new token,
+//! hence a fresh lookup.
 
+use super::full;
 use super::limits::collect_capped;
 use super::upstream::Upstream;
-use super::{full, path::Surface};
+use crate::auth::secret::UpstreamToken;
 use crate::policy::config::PolicyConfig;
 use crate::policy::sender::mssante_address;
 use crate::policy::UserContext;
-use crate::soap::Envelope;
-use http::{header, HeaderMap, HeaderValue, Method, Request};
+use http::{header, HeaderValue, Method, Request};
 use moka::future::Cache;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,16 +57,14 @@ impl IdentityResolver {
         }
     }
 
-    /// The user of this request; failures are not cached (a retry asks again).
+    /// The user behind a session's store token; failures are not cached (a retry asks again).
     pub async fn resolve(
         &self,
-        env: &Envelope,
-        headers: &HeaderMap,
-        surface: Surface,
+        token: &UpstreamToken,
         upstream: &Upstream,
         cfg: &PolicyConfig,
     ) -> Result<Arc<UserContext>, IdentityError> {
-        let token = client_token(env, headers, surface).ok_or(IdentityError::NoToken)?;
+        let token = token.expose();
         let key: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
             .as_ref()
             .try_into()
@@ -78,32 +72,13 @@ impl IdentityResolver {
         if let Some(u) = self.cache.get(&key).await {
             return Ok(u);
         }
-        let user = Arc::new(fetch_user(&token, upstream, cfg).await?);
+        let user = Arc::new(fetch_user(token, upstream, cfg).await?);
         self.cache.insert(key, user.clone()).await;
         Ok(user)
     }
 }
 
 /// The token the store would use: header context first, then the cookie.
-pub fn client_token(env: &Envelope, headers: &HeaderMap, surface: Surface) -> Option<String> {
-    if let Some(t) = env.header_auth_token().filter(|t| !t.is_empty()) {
-        return Some(t.to_string());
-    }
-    let name = if surface == Surface::AdminSoap {
-        "ZM_ADMIN_AUTH_TOKEN"
-    } else {
-        "ZM_AUTH_TOKEN"
-    };
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.to_string())
-}
-
 async fn fetch_user(
     token: &str,
     upstream: &Upstream,
@@ -185,27 +160,6 @@ fn user_from_info(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soap::{Element, Format, NS_ACCOUNT, NS_ZIMBRA};
-
-    #[test]
-    fn header_beats_cookie() {
-        let ctx = Element::new(NS_ZIMBRA, "context").with_attr("authToken", "H");
-        let mut env = Envelope {
-            format: Format::Json,
-            context: Some(ctx),
-            body: Element::new(NS_ACCOUNT, "GetInfoRequest"),
-        };
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=b; ZM_AUTH_TOKEN=C"),
-        );
-        assert_eq!(client_token(&env, &h, Surface::Soap).as_deref(), Some("H"));
-        env.context = None;
-        assert_eq!(client_token(&env, &h, Surface::Soap).as_deref(), Some("C"));
-        assert_eq!(client_token(&env, &h, Surface::AdminSoap), None);
-        assert_eq!(client_token(&env, &HeaderMap::new(), Surface::Soap), None);
-    }
 
     #[test]
     fn user_from_get_info() {

@@ -9,6 +9,8 @@ pub mod headers;
 pub mod identity;
 pub mod limits;
 pub mod path;
+pub mod session_gate;
+pub mod soap_auth;
 pub mod soap_pipeline;
 pub mod uploads;
 pub mod upstream;

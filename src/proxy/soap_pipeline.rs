@@ -6,8 +6,9 @@
 //! answered with a fault by `forward.rs`.
 //!
 //! Plug-in order (keep it; each step may end the pipeline):
-//!   1. session / auth (auth engineer): `AuthRequest` 2FA, token injection via
-//!      `ctx.upstream_token`, gateway-served 2FA requests -> `Answer`;
+//!   1. session / auth (`soap_auth::step`, run by the caller just before): client
+//!      tokens out of the header, `AuthRequest` and two-factor requests answered,
+//!      no full session -> `Answer(AUTH_REQUIRED)`; `ctx.session` is set after it;
 //!   2. directory (directory engineer): `AutoComplete*`/`SearchGal*` -> `Answer`;
 //!   3. policy (policy engineer): outbound catalogue, trust space, sender rewrite
 //!      -> `Answer(fault)` or `ForwardRewritten`;
@@ -48,14 +49,15 @@ impl SoapAction {
     }
 }
 
-/// Decides the fate of one parsed request. `headers` are the client's (cookie token).
+/// Decides the fate of one parsed request. `headers` are those going to the store
+/// (client tokens stripped, the session's token injected).
 pub async fn decide(
     env: &Envelope,
     ctx: &RequestContext,
     headers: &HeaderMap,
     state: &AppState,
 ) -> SoapAction {
-    // ---- 1. auth / session hooks go here ----
+    // ---- 1. auth / session: done before, in `soap_auth::step` (needs `&mut`) ----
     // ---- 2. directory (D1-D5): GAL / autocomplete answered from the annuaire ----
     if let Some(dir) = state
         .directory
@@ -66,17 +68,12 @@ pub async fn decide(
         return SoapAction::Answer(reply);
     }
     // ---- 3. policy (M1-M8) ----
-    policy_step(env, ctx, headers, state).await
+    policy_step(env, ctx, state).await
 }
 
 /// Outbound catalogue: pass-only envelopes go straight through (no identity lookup);
 /// anything else is decided by `policy::inspect_with`, default deny.
-async fn policy_step(
-    env: &Envelope,
-    ctx: &RequestContext,
-    headers: &HeaderMap,
-    state: &AppState,
-) -> SoapAction {
+async fn policy_step(env: &Envelope, ctx: &RequestContext, state: &AppState) -> SoapAction {
     let policy = &state.policy;
     let classes: Vec<Option<Class>> = env
         .requests()
@@ -93,9 +90,12 @@ async fn policy_step(
         return SoapAction::Forward;
     }
     let user = if classes.contains(&Some(Class::Inspect)) {
+        let Some(session) = &ctx.session else {
+            return identity_fault(env, &IdentityError::NoToken);
+        };
         match state
             .identities
-            .resolve(env, headers, ctx.surface, &state.upstream, &policy.config)
+            .resolve(&session.upstream_token, &state.upstream, &policy.config)
             .await
         {
             Ok(u) => u,

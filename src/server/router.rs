@@ -6,15 +6,19 @@
 use super::conn::ConnInfo;
 use super::ops;
 use super::state::AppState;
+use crate::portal::forms::MAX_FORM_BYTES;
+use crate::portal::pages::paths;
 use crate::proxy::context::RequestContext;
 use crate::proxy::error::ProxyError;
+use crate::proxy::limits::{collect_capped, CollectError};
 use crate::proxy::path::{self, Surface};
-use crate::proxy::{forward, headers, Body};
+use crate::proxy::{forward, full, headers, session_gate, Body};
 use crate::telemetry;
+use bytes::Bytes;
 use http::{header, Request, Response};
 use hyper::body::Incoming;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Handles one request of the public listener.
 pub async fn route(req: Request<Incoming>, conn: ConnInfo, state: Arc<AppState>) -> Response<Body> {
@@ -82,10 +86,16 @@ async fn dispatch(
         _ => {}
     }
 
-    // ---- PORTAL ROUTES (auth engineer): /login, /otp, /psc/callback, /password,
-    // /profile, /logout … go here, returning (response, Surface::Portal, logged). ----
+    // ---- portal: login, second factor, reset, profile, logout ----
+    if is_portal_path(&normalized.decided) {
+        return (portal(req, client_ip, state).await, Surface::Portal, logged);
+    }
+    if session_gate::is_webmail_logout(req.uri()) {
+        return (to_logout(), Surface::Portal, logged);
+    }
 
     let surface = path::classify(&normalized.decided, &state.config.paths);
+    let session = session_gate::resolve(req.headers(), req.uri(), state.auth.sessions()).await;
     let trusted = headers::is_trusted(conn.peer.ip(), &state.trusted_proxies);
     let secure = conn.tls
         || (state.config.server.behind_tls_proxy
@@ -98,8 +108,73 @@ async fn dispatch(
         client_ip,
         surface,
         secure,
-        upstream_token: None,
+        session,
     };
     let resp = forward::handle(req, &normalized, ctx, conn.peer, state).await;
     (resp, surface, logged)
+}
+
+/// Path prefixes served by the portal (`crate::portal::pages::paths`).
+const PORTAL_PREFIXES: &[&str] = &[
+    paths::LOGIN,
+    paths::OTP,
+    paths::FORGOT,
+    paths::NEW_PASSWORD,
+    paths::PROFILE,
+    paths::LOGOUT,
+];
+
+fn is_portal_path(path: &str) -> bool {
+    PORTAL_PREFIXES.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// Reads the (small) form body, then lets the portal answer.
+async fn portal(
+    req: Request<Incoming>,
+    client_ip: std::net::IpAddr,
+    state: &AppState,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    let bytes = match collect_capped(body, MAX_FORM_BYTES, timeout).await {
+        Ok(b) => b,
+        Err(CollectError::TooLarge(_)) => Bytes::from(vec![0u8; MAX_FORM_BYTES + 1]),
+        Err(CollectError::Timeout) => return ProxyError::RequestTimeout.into_response(),
+        Err(CollectError::Client) => return ProxyError::BadRequest("body").into_response(),
+    };
+    let resp = crate::portal::handle(
+        Request::from_parts(parts, bytes),
+        client_ip,
+        &state.auth.portal,
+    )
+    .await;
+    resp.map(full)
+}
+
+fn to_logout() -> Response<Body> {
+    let mut r = Response::new(full(""));
+    *r.status_mut() = http::StatusCode::FOUND;
+    r.headers_mut().insert(
+        header::LOCATION,
+        http::HeaderValue::from_static(paths::LOGOUT),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_paths_are_matched_on_segment_boundaries() {
+        assert!(is_portal_path("/connexion"));
+        assert!(is_portal_path("/otp/parametrage"));
+        assert!(is_portal_path("/profil/email"));
+        assert!(!is_portal_path("/profile"));
+        assert!(!is_portal_path("/otpx"));
+        assert!(!is_portal_path("/service/soap"));
+    }
 }

@@ -2,6 +2,7 @@
 //! (sessions, directory, policy …), built in [`AppState::new`].
 
 use super::ops::{ReadinessCheck, UpstreamReadiness};
+use crate::auth::services::AuthServices;
 use crate::config::Config;
 use crate::policy::{Policy, TrustStore};
 use crate::proxy::directory_hook::DirectoryHook;
@@ -20,12 +21,14 @@ pub struct AppState {
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
     /// MSSanté policies (M1-M8): config, live trust space, request table.
     pub policy: Policy,
-    /// Token → user, until the session layer owns identities.
+    /// Session store token → user (account, identities), cached.
     pub identities: IdentityResolver,
     /// Sizes of the uploads that went through `/service/upload`, by `aid`.
     pub uploads: UploadRecords,
     /// The annuaire answering GAL lookups (D1-D5); `None` never happens today.
     pub directory: Option<Arc<DirectoryHook>>,
+    /// Portal, sessions and the SOAP two-factor protocol (A1-A10).
+    pub auth: AuthServices,
 }
 
 impl AppState {
@@ -50,7 +53,9 @@ impl AppState {
             DirectoryHook::from_config(&config.directory)
                 .map_err(|e| anyhow::anyhow!("directory: {e}"))?,
         );
+        let auth = AuthServices::new(&config)?;
         Ok(AppState {
+            auth,
             trusted_proxies: config.trusted_proxy_nets(),
             config: Arc::new(config),
             upstream,

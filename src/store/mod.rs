@@ -4,14 +4,28 @@
 
 pub mod crypto;
 pub mod durable;
+pub mod redis;
 pub mod short;
 
 pub use crypto::{DataKey, SealedBox};
 pub use durable::{DurableStore, OtpChannel, UserSecurity};
 pub use short::ShortStore;
 
+use crate::auth::clock::Clock;
+use crate::config::Secret;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// Where short-lived state lives (`auth.store.short_backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShortBackend {
+    /// In this process (moka); lost on restart, one instance only.
+    #[default]
+    Memory,
+    /// A Redis server (6.2 or later) shared by every instance; survives restarts.
+    Redis,
+}
 
 /// `[auth.store]`: where state lives.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -19,31 +33,107 @@ use std::path::PathBuf;
 pub struct StoreConfig {
     /// SQLite file holding per-user security settings (created and migrated at start).
     pub sqlite_path: PathBuf,
-    /// File holding the 32-byte data key as 64 hex characters (encrypts TOTP secrets,
-    /// keys recovery-code hashes). Required; generate with `openssl rand -hex 32`.
-    pub data_key_file: Option<PathBuf>,
+    /// The 32-byte data key as 64 hex characters (encrypts TOTP secrets, keys
+    /// recovery-code hashes). Required; give it as `data_key_file`, a file made with
+    /// `openssl rand -hex 32`.
+    pub data_key: Option<Secret>,
     /// Maximum number of short-lived entries kept in memory.
     pub memory_max_entries: u64,
+    /// Short-lived state (sessions, pending logins, codes, counters): `memory` (this
+    /// process only, lost on restart) or `redis` (shared by several instances,
+    /// sessions survive a restart).
+    pub short_backend: ShortBackend,
+    /// Redis server for `short_backend = "redis"`: `redis://host:port/db`, or
+    /// `rediss://host:port/db` for TLS (rustls, system roots or `redis_ca_file`).
+    /// No password in the URL: use `redis_password` / `redis_password_file`.
+    pub redis_url: String,
+    /// Redis user for ACL authentication (Redis 6+); the `default` user when absent.
+    pub redis_username: Option<String>,
+    /// Redis password (`AUTH`); give it as `redis_password_file`.
+    pub redis_password: Option<Secret>,
+    /// PEM CA certificates for a `rediss://` server with a private CA.
+    pub redis_ca_file: Option<PathBuf>,
+    /// Prefix of every key the gateway writes (several deployments may share one server).
+    pub redis_key_prefix: String,
+    /// Milliseconds allowed to connect and for each command; past it the operation
+    /// fails and the login is refused (fail closed).
+    pub redis_timeout_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             sqlite_path: PathBuf::from("gateway-state.sqlite3"),
-            data_key_file: None,
+            data_key: None,
             memory_max_entries: 1_000_000,
+            short_backend: ShortBackend::Memory,
+            redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_username: None,
+            redis_password: None,
+            redis_ca_file: None,
+            redis_key_prefix: "mssante:".into(),
+            redis_timeout_ms: 2000,
         }
     }
 }
 
 impl StoreConfig {
-    /// Loads the data key named by `data_key_file`; a missing setting is an error
-    /// (secrets at rest are never stored unencrypted).
+    /// The data key (`data_key`, usually read from `data_key_file`); a missing setting
+    /// is an error (secrets at rest are never stored unencrypted).
     pub fn load_data_key(&self) -> Result<DataKey, StoreError> {
-        match &self.data_key_file {
-            Some(p) => DataKey::from_file(p),
+        match &self.data_key {
+            Some(k) => DataKey::from_hex(k.expose()),
             None => Err(StoreError::Key(
                 "auth.store.data_key_file is required".into(),
+            )),
+        }
+    }
+
+    /// Checks the short-store settings; each error names its key. Only the keys of
+    /// the chosen `short_backend` are checked.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.short_backend == ShortBackend::Memory {
+            if self.memory_max_entries == 0 {
+                e.push("auth.store.memory_max_entries: must be at least 1".into());
+            }
+            return e;
+        }
+        if let Err(err) = self::redis::check_url(&self.redis_url) {
+            e.push(format!("auth.store.redis_url: {err}"));
+        }
+        if let Some(ca) = &self.redis_ca_file {
+            if !self.redis_url.starts_with("rediss://") {
+                e.push("auth.store.redis_ca_file: only for a rediss:// (TLS) redis_url".into());
+            }
+            if !ca.is_file() {
+                e.push(format!(
+                    "auth.store.redis_ca_file: file {} not found",
+                    ca.display()
+                ));
+            }
+        }
+        if self.redis_key_prefix.is_empty() {
+            e.push("auth.store.redis_key_prefix: must not be empty (keys of other applications could be overwritten)".into());
+        }
+        if self.redis_timeout_ms == 0 {
+            e.push("auth.store.redis_timeout_ms: must be at least 1".into());
+        }
+        e
+    }
+
+    /// Opens the short-lived store chosen by `short_backend`. For Redis this connects,
+    /// authenticates and checks the server version (6.2+) before returning, so a
+    /// wrong URL, password or an unreachable server is reported at start.
+    pub async fn open_short(&self, clock: Clock) -> Result<ShortStore, StoreError> {
+        let errors = self.validate();
+        if !errors.is_empty() {
+            return Err(StoreError::Database(errors.join("; ")));
+        }
+        match self.short_backend {
+            ShortBackend::Memory => Ok(ShortStore::memory(clock, self.memory_max_entries)),
+            ShortBackend::Redis => Ok(ShortStore::Redis(
+                self::redis::RedisShortStore::connect(self, clock).await?,
             )),
         }
     }

@@ -3,6 +3,7 @@
 //! Every entry carries its deadline on the gateway's `Clock`, checked on read, so
 //! expiry is exact and testable; moka's per-entry TTL only reclaims memory.
 
+use super::redis::RedisShortStore;
 use super::StoreError;
 use crate::auth::clock::Clock;
 use moka::future::Cache;
@@ -48,12 +49,15 @@ pub struct MemoryShortStore {
 #[derive(Clone)]
 pub enum ShortStore {
     Memory(MemoryShortStore),
+    /// Shared by several instances, survives a gateway restart (`super::redis`).
+    Redis(RedisShortStore),
 }
 
 impl std::fmt::Debug for ShortStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ShortStore::Memory(_) => f.write_str("ShortStore::Memory"),
+            ShortStore::Redis(_) => f.write_str("ShortStore::Redis"),
         }
     }
 }
@@ -72,6 +76,20 @@ impl ShortStore {
     pub fn clock(&self) -> &Clock {
         match self {
             ShortStore::Memory(m) => &m.clock,
+            ShortStore::Redis(r) => &r.clock,
+        }
+    }
+
+    /// Whether state is shared with other instances and kept across restarts.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, ShortStore::Redis(_))
+    }
+
+    /// Liveness probe for readiness checks (always fine in memory).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            ShortStore::Memory(_) => Ok(()),
+            ShortStore::Redis(r) => r.ping().await,
         }
     }
 
@@ -93,22 +111,29 @@ impl ShortStore {
                 let now = m.clock.now_ms();
                 Ok(Self::live(m.cache.get(key).await, now).map(|e| e.data.as_ref().clone()))
             }
+            ShortStore::Redis(r) => r.get(key).await,
         }
     }
 
     pub async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
-        let entry = self.entry(value, ttl);
         match self {
-            ShortStore::Memory(m) => m.cache.insert(key.to_string(), entry).await,
+            ShortStore::Memory(m) => {
+                let entry = self.entry(value, ttl);
+                m.cache.insert(key.to_string(), entry).await;
+                Ok(())
+            }
+            ShortStore::Redis(r) => r.put(key, value, ttl).await,
         }
-        Ok(())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {
-            ShortStore::Memory(m) => m.cache.invalidate(key).await,
+            ShortStore::Memory(m) => {
+                m.cache.invalidate(key).await;
+                Ok(())
+            }
+            ShortStore::Redis(r) => r.delete(key).await,
         }
-        Ok(())
     }
 
     /// Reads and deletes in one step: a one-time value can be taken only once.
@@ -118,6 +143,7 @@ impl ShortStore {
                 let now = m.clock.now_ms();
                 Ok(Self::live(m.cache.remove(key).await, now).map(|e| e.data.as_ref().clone()))
             }
+            ShortStore::Redis(r) => r.take(key).await,
         }
     }
 
@@ -146,16 +172,26 @@ impl ShortStore {
                     .await;
                 Ok(counter_value(&e.into_value().data))
             }
+            ShortStore::Redis(r) => r.incr(key, window).await,
         }
     }
 
     /// Current value of a counter (0 when absent or expired).
     pub async fn count(&self, key: &str) -> Result<u64, StoreError> {
-        Ok(self.get(key).await?.map(|d| counter_value(&d)).unwrap_or(0))
+        match self {
+            ShortStore::Memory(_) => {
+                Ok(self.get(key).await?.map(|d| counter_value(&d)).unwrap_or(0))
+            }
+            ShortStore::Redis(r) => r.count(key).await,
+        }
     }
 
-    /// Adds `member` to the set at `key` and extends the set's TTL to `ttl`.
+    /// Adds `member` to the set at `key` and extends the set's TTL to `ttl`
+    /// (never shortens it).
     pub async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        if let ShortStore::Redis(r) = self {
+            return r.set_add(key, member, ttl).await;
+        }
         self.set_update(key, ttl, |set| {
             if !set.iter().any(|m| m == member) {
                 set.push(member.to_string());
@@ -166,11 +202,18 @@ impl ShortStore {
 
     /// Removes `member` from the set at `key`.
     pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        if let ShortStore::Redis(r) = self {
+            return r.set_remove(key, member).await;
+        }
         self.set_update(key, Duration::ZERO, |set| set.retain(|m| m != member))
             .await
     }
 
+    /// Members of the set at `key` (insertion order in memory, sorted in Redis).
     pub async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        if let ShortStore::Redis(r) = self {
+            return r.set_members(key).await;
+        }
         Ok(match self.get(key).await? {
             Some(d) => {
                 serde_json::from_slice(&d).map_err(|e| StoreError::Corrupt(e.to_string()))?
@@ -221,6 +264,10 @@ impl ShortStore {
                     .await;
                 Ok(())
             }
+            // Redis sets are handled by `set_add` / `set_remove` before reaching here.
+            ShortStore::Redis(_) => Err(StoreError::Database(
+                "internal: set_update is memory-only".into(),
+            )),
         }
     }
 

@@ -6,6 +6,9 @@
 //! race for fixed ports.
 #![allow(dead_code)]
 
+pub mod smtp;
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -192,13 +195,34 @@ impl GatewayProcess {
 /// `extra` merged over it (tables merge key by key, so `extra` may set e.g.
 /// `[upstream] response_timeout_secs = 1` or whole new sections).
 pub fn gateway_config(upstream_url: &str, extra: &str) -> String {
+    gateway_config_in(upstream_url, extra, &std::env::temp_dir())
+}
+
+/// [`gateway_config`] with the gateway's private files (data key, SQLite state,
+/// admin credentials for password resets) written under `dir`.
+pub fn gateway_config_in(upstream_url: &str, extra: &str, dir: &std::path::Path) -> String {
+    let key = dir.join("data.key");
+    if !key.exists() {
+        let bytes: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+        std::fs::write(&key, hex::encode(bytes)).expect("write data key");
+    }
+    let admin = dir.join("admin.credentials");
+    std::fs::write(&admin, format!("{SANDBOX_ADMIN}:{SANDBOX_ADMIN_PASSWORD}")).expect("admin");
+    let state = dir.join("state.sqlite3");
     let mut base: toml::Table = toml::from_str(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n\
-         [upstream]\nurl = \"{upstream_url}\"\n\
+         [upstream]\nurl = \"{upstream_url}\"\nadmin_url = \"{upstream_url}\"\n\
          [metrics]\nlisten = \"127.0.0.1:0\"\n\
          [policy]\nwhitelist_source = \"{TEST_WHITELIST}\"\nwhitelist_min_domains = 10\n\
          mssante_domains = [\"esantepdl.mssante.fr\", \"chu-exemple.mssante.fr\"]\n\
-         local_domains = [\"esantepdl.mssante.fr\", \"chu-exemple.mssante.fr\"]\n"
+         local_domains = [\"esantepdl.mssante.fr\", \"chu-exemple.mssante.fr\"]\n\
+         [auth.session]\ninsecure_loopback_demo = true\n\
+         [auth.regulation]\nfailure_min_delay_ms = 50\n\
+         [auth.store]\ndata_key_file = \"{}\"\nsqlite_path = \"{}\"\n\
+         [auth.reset]\nadmin_credentials_file = \"{}\"\n",
+        key.display(),
+        state.display(),
+        admin.display()
     ))
     .expect("base config");
     let over: toml::Table = toml::from_str(extra).expect("extra config is TOML");
@@ -226,7 +250,11 @@ pub fn start_gateway(upstream_url: &str, extra: &str) -> GatewayProcess {
 pub fn start_gateway_env(upstream_url: &str, extra: &str, env: &[(&str, &str)]) -> GatewayProcess {
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, gateway_config(upstream_url, extra)).expect("write config");
+    std::fs::write(
+        &config_path,
+        gateway_config_in(upstream_url, extra, dir.path()),
+    )
+    .expect("write config");
     let cfg = config_path.to_str().expect("utf-8 path");
     let (proc, found) = spawn_and_wait(
         &["serve", "--config", cfg],
@@ -300,4 +328,87 @@ pub fn capture_upstream(response: &'static str) -> (SocketAddr, mpsc::Receiver<S
         }
     });
     (addr, rx)
+}
+
+/// Sandbox fixture credentials (fixtures/sandbox/accounts.toml).
+pub const SANDBOX_PASSWORD: &str = "Sandbox-2026!";
+pub const SANDBOX_ADMIN: &str = "admin@esantepdl.mssante.fr";
+pub const SANDBOX_ADMIN_PASSWORD: &str = "Admin-Sandbox-2026!";
+
+/// The TOTP code of `secret_base32` at `unix_secs` (SHA1, 6 digits, 30 s).
+pub fn totp_at(secret_base32: &str, unix_secs: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret_base32).expect("base32 secret");
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(secret)
+        .with_account_name("test".to_string())
+        .build()
+        .expect("totp")
+        .generate(unix_secs)
+        .to_string()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// One JSON SOAP call; returns the HTTP status and the parsed answer.
+pub async fn soap_json(url: &str, body: &str) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("SOAP call");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The text of a Zimbra JSON value (`"x"`, `{"_content": "x"}` or a one-element array).
+pub fn json_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) => a.first().and_then(json_text),
+        serde_json::Value::Object(o) => o.get("_content").and_then(json_text),
+        _ => None,
+    }
+}
+
+/// A SOAP client's first login through the gateway, the Zimbra way: enrol the
+/// application second factor with `EnableTwoFactorAuthRequest` (password, then the
+/// TOTP code), which answers the gateway's token. Returns (token, TOTP secret).
+pub async fn soap_enrol(gw: &GatewayProcess, user: &str) -> (String, String) {
+    let url = gw.url("/service/soap");
+    let step1 = format!(
+        r#"{{"Body":{{"EnableTwoFactorAuthRequest":{{"_jsns":"urn:zimbraAccount","name":{{"_content":"{user}"}},"password":{{"_content":"{SANDBOX_PASSWORD}"}},"method":{{"_content":"app"}}}}}}}}"#
+    );
+    let (status, v) = soap_json(&url, &step1).await;
+    assert_eq!(status, 200, "enable step 1 for {user}: {v}");
+    let r = &v["Body"]["EnableTwoFactorAuthResponse"];
+    let secret = json_text(&r["secret"]).expect("secret");
+    let stage = json_text(&r["authToken"]).expect("stage token");
+    let code = totp_at(&secret, unix_now());
+    let step2 = format!(
+        r#"{{"Body":{{"EnableTwoFactorAuthRequest":{{"_jsns":"urn:zimbraAccount","name":{{"_content":"{user}"}},"authToken":{{"_content":"{stage}"}},"twoFactorCode":{{"_content":"{code}"}}}}}}}}"#
+    );
+    let (status, v) = soap_json(&url, &step2).await;
+    assert_eq!(status, 200, "enable step 2 for {user}: {v}");
+    let token = json_text(&v["Body"]["EnableTwoFactorAuthResponse"]["authToken"]).expect("token");
+    (token, secret)
+}
+
+/// A gateway token for `user` (enrolled on the way): what tests use where a
+/// client would have logged in through the gateway.
+pub async fn gateway_token(gw: &GatewayProcess, user: &str) -> String {
+    soap_enrol(gw, user).await.0
 }

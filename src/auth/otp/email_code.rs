@@ -52,10 +52,13 @@ impl EmailCodes {
     /// Issues a new code for `(purpose, user)`; any previous code stops working.
     pub async fn issue(&self, purpose: &str, user: &str) -> Result<OtpCode, StoreError> {
         let len = self.cfg.length.clamp(4, 10) as usize;
-        let mut rng = rand::rng();
-        let code: String = (0..len)
-            .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-            .collect();
+        // The thread-local generator is not `Send`: keep it out of the await below.
+        let code: String = {
+            let mut rng = rand::rng();
+            (0..len)
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                .collect()
+        };
         let pending = Pending {
             code: code.clone(),
             attempts: 0,

@@ -42,21 +42,24 @@ impl RecoveryCodes {
         store: &DurableStore,
         user: &str,
     ) -> Result<Vec<OtpCode>, StoreError> {
-        let mut rng = rand::rng();
         let mut shown = Vec::with_capacity(self.count);
         let mut hashes = Vec::with_capacity(self.count);
-        for _ in 0..self.count {
-            let raw: String = (0..CODE_CHARS)
-                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-                .collect();
-            hashes.push(store.data_key().code_hash(&context(user), &raw));
-            let grouped = raw
-                .as_bytes()
-                .chunks(4)
-                .map(|c| std::str::from_utf8(c).unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join("-");
-            shown.push(OtpCode::new(grouped));
+        // The thread-local generator is not `Send`: it must be gone before the await.
+        {
+            let mut rng = rand::rng();
+            for _ in 0..self.count {
+                let raw: String = (0..CODE_CHARS)
+                    .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+                    .collect();
+                hashes.push(store.data_key().code_hash(&context(user), &raw));
+                let grouped = raw
+                    .as_bytes()
+                    .chunks(4)
+                    .map(|c| std::str::from_utf8(c).unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join("-");
+                shown.push(OtpCode::new(grouped));
+            }
         }
         store.replace_recovery_codes(user, hashes).await?;
         Ok(shown)

@@ -1,0 +1,569 @@
+//! `mssante-gateway users set-contact|reset-otp|import`: user administration for
+//! regional IT, on the durable store of `[auth.store]` (and the Redis short store
+//! when the gateway uses one, to end sessions at once).
+//!
+//! Operator output is in French, like the other administration commands.
+
+use crate::audit::AuditEvent;
+use crate::auth::clock::Clock;
+use crate::auth::session::SessionManager;
+use crate::auth::user::canonical_user;
+use crate::config::Config;
+use crate::policy::address::parse_address_list;
+use crate::store::DurableStore;
+use anyhow::{anyhow, Context};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// User administration (regional IT): contact address, second-factor reset, CSV import.
+#[derive(Debug, clap::Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UsersCommand {
+    /// Set a user's contact email (where emailed codes and reset links are sent).
+    SetContact {
+        /// Gateway configuration file (`[auth]` login_domain and `[auth.store]` are used).
+        #[arg(long)]
+        config: PathBuf,
+        /// User name (`prénom.nom` gets `auth.login_domain` appended).
+        user: String,
+        /// Contact email address, outside the protected mailbox (`local@domain`).
+        email: String,
+    },
+    /// Forget a user's second factor (TOTP secret, channel, recovery codes, used steps):
+    /// the user chooses a new channel at next login. With a Redis short store the
+    /// user's open sessions end at once; in memory they end at their timeout or when
+    /// the gateway restarts.
+    ResetOtp {
+        #[arg(long)]
+        config: PathBuf,
+        user: String,
+    },
+    /// Import contact emails from a CSV file: two columns, user name and email,
+    /// separated by `,` or `;`, optional header line (`username,contact_email`,
+    /// `utilisateur;email`…). Rejected lines are reported on stderr with their number
+    /// and reason; the summary goes to stdout.
+    #[command(after_help = "Exit status: 0 = every line imported; \
+        2 = file processed but some lines rejected (good lines are stored); \
+        1 = nothing or part done because of an error (configuration, data key, unreadable file, store).")]
+    Import {
+        #[arg(long)]
+        config: PathBuf,
+        /// CSV file (UTF-8; `-` = standard input).
+        file: PathBuf,
+        /// Check every line and report, store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Exit status of `users import` when some lines were rejected.
+pub const EXIT_LINES_REJECTED: u8 = 2;
+
+pub async fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        UsersCommand::SetContact {
+            config,
+            user,
+            email,
+        } => set_contact(&config, &user, &email).await,
+        UsersCommand::ResetOtp { config, user } => reset_otp(&config, &user).await,
+        UsersCommand::Import {
+            config,
+            file,
+            dry_run,
+        } => import(&config, &file, dry_run).await,
+    }
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let cfg = Config::load(path).map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
+    crate::telemetry::init_logging(&cfg.log);
+    Ok(cfg)
+}
+
+fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
+    let store = &cfg.auth.store;
+    let key = store
+        .load_data_key()
+        .map_err(|e| anyhow!("clé de données (auth.store.data_key_file) : {e}"))?;
+    DurableStore::open_sqlite(&store.sqlite_path, key).map_err(|e| {
+        anyhow!(
+            "base {} (auth.store.sqlite_path) : {e}",
+            store.sqlite_path.display()
+        )
+    })
+}
+
+fn user_of(cfg: &Config, input: &str) -> anyhow::Result<String> {
+    canonical_user(input, cfg.auth.login_domain.as_deref()).ok_or_else(|| {
+        anyhow!("nom d'utilisateur invalide : {input:?} (vide, espaces, `:` ou `/`, plusieurs `@`)")
+    })
+}
+
+/// Checks a contact address: one plain `local@domain` (no display name, angle
+/// brackets or comments), dot-atom local part, a domain of at least two labels.
+/// Returns it with the domain lower-cased.
+pub fn check_contact_email(input: &str) -> Result<String, String> {
+    let e = input.trim();
+    if e.is_empty() {
+        return Err("adresse vide".into());
+    }
+    if e.len() > 254 {
+        return Err("adresse trop longue (254 octets au plus)".into());
+    }
+    if e.contains(['<', '>', '"', '(', ')', ',', ';']) || e.chars().any(char::is_whitespace) {
+        return Err(
+            "seule l'adresse est attendue (sans nom, chevrons, guillemets, espaces ni commentaire)"
+                .into(),
+        );
+    }
+    let list = parse_address_list(e).map_err(|err| err.to_string())?;
+    let [m] = list.as_slice() else {
+        return Err("une seule adresse attendue".into());
+    };
+    if m.display.is_some() || format!("{}@{}", m.local, m.domain) != e {
+        return Err("seule l'adresse est attendue (prenom.nom@domaine.fr)".into());
+    }
+    let local_ok = !m.local.is_empty()
+        && m.local.len() <= 64
+        && m.local.split('.').all(|atom| {
+            !atom.is_empty()
+                && atom.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+                })
+        });
+    if !local_ok {
+        return Err(format!(
+            "partie avant @ non admise : {:?} (64 caractères au plus, points non doublés ni en bord)",
+            m.local
+        ));
+    }
+    let domain = m.domain.to_lowercase();
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+    if !domain_ok {
+        return Err(format!(
+            "domaine non admis : {:?} (attendu : domaine.fr, sous.domaine.fr…)",
+            m.domain
+        ));
+    }
+    Ok(format!("{}@{domain}", m.local))
+}
+
+/// The contact address must lead outside the protected mailbox: codes sent to the
+/// mailbox they protect would not be a second factor.
+fn check_not_self(user: &str, email: &str) -> Result<(), String> {
+    if user.eq_ignore_ascii_case(email) {
+        Err("l'adresse de contact ne peut pas être la boîte protégée elle-même".into())
+    } else {
+        Ok(())
+    }
+}
+
+async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let user = user_of(&cfg, user)?;
+    let email = check_contact_email(email)
+        .and_then(|e| check_not_self(&user, &e).map(|()| e))
+        .map_err(|why| anyhow!("adresse e-mail invalide {email:?} : {why}"))?;
+    let durable = open_durable(&cfg)?;
+    let before = durable.get(&user).await?.contact_email;
+    durable.set_contact_email(&user, Some(&email)).await?;
+    AuditEvent::new("user.contact_set")
+        .user(user.clone())
+        .detail(serde_json::json!({ "source": "cli", "replaced": before.is_some() }))
+        .emit();
+    match before {
+        Some(old) if old == email => {
+            println!("contact de {user} : {email} (inchangé)")
+        }
+        Some(old) => println!("contact de {user} : {email} (remplace {old})"),
+        None => println!("contact de {user} : {email} (nouveau)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reset_otp(config: &Path, user: &str) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let user = user_of(&cfg, user)?;
+    let durable = open_durable(&cfg)?;
+    let before = durable.get(&user).await?;
+    durable.clear_second_factor(&user).await?;
+    let had =
+        before.otp_channel.is_some() || before.has_totp_secret || before.recovery_codes_left > 0;
+    if had {
+        println!(
+            "second facteur de {user} effacé (canal {}, secret TOTP {}, {} code(s) de secours) : \
+             un nouveau canal sera choisi à la prochaine connexion",
+            before.otp_channel.map(|c| c.as_str()).unwrap_or("aucun"),
+            if before.has_totp_secret { "oui" } else { "non" },
+            before.recovery_codes_left
+        );
+    } else {
+        println!("{user} n'avait pas de second facteur enregistré : rien à effacer");
+    }
+    let session = &cfg.auth.session;
+    let revoked = if cfg.auth.store.short_backend == crate::store::ShortBackend::Redis {
+        let short = cfg.auth.store.open_short(Clock::System).await;
+        match short {
+            Ok(short) => match SessionManager::new(session.clone(), short)
+                .revoke_all(&user)
+                .await
+            {
+                Ok(n) => Some(n),
+                Err(e) => return sessions_not_closed(&user, &e.to_string()),
+            },
+            Err(e) => return sessions_not_closed(&user, &e.to_string()),
+        }
+    } else {
+        None
+    };
+    AuditEvent::new("user.otp_reset")
+        .user(user.clone())
+        .detail(serde_json::json!({ "source": "cli", "had_second_factor": had, "sessions_revoked": revoked }))
+        .emit();
+    match revoked {
+        Some(n) => println!("{n} session(s) ouverte(s) de {user} fermée(s)"),
+        None => println!(
+            "note : la passerelle garde les sessions en mémoire (auth.store.short_backend = \"memory\") ; \
+             les sessions déjà ouvertes de {user} se terminent à leur expiration \
+             (au plus {} min d'inactivité, {} h en tout) ou au redémarrage de la passerelle",
+            session.inactivity_timeout_secs / 60,
+            session.absolute_lifetime_secs / 3600
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sessions_not_closed(user: &str, why: &str) -> anyhow::Result<ExitCode> {
+    AuditEvent::new("user.otp_reset")
+        .user(user.to_string())
+        .detail(serde_json::json!({ "source": "cli", "sessions_revoked": null, "error": why }))
+        .emit();
+    eprintln!(
+        "erreur : second facteur effacé, mais les sessions ouvertes de {user} n'ont pas pu être fermées \
+         (stockage court Redis : {why}) ; relancer la commande quand Redis répond"
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+/// Counts of one import.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Lines read, blank ones and the header included.
+    pub lines: u64,
+    /// Users without a contact address before.
+    pub added: u64,
+    /// Users whose contact address changed.
+    pub changed: u64,
+    /// Users who already had this address (nothing written).
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+/// What the import writes to.
+pub enum ImportTarget<'a> {
+    /// Store the addresses.
+    Store(&'a DurableStore),
+    /// Compare with the store, write nothing.
+    DryRun(Option<&'a DurableStore>),
+}
+
+fn unquote(field: &str) -> String {
+    let f = field.trim();
+    if f.len() >= 2 && f.starts_with('"') && f.ends_with('"') {
+        f[1..f.len() - 1].replace("\"\"", "\"").trim().to_string()
+    } else {
+        f.to_string()
+    }
+}
+
+fn is_header(fields: &[String]) -> bool {
+    const USER: &[&str] = &[
+        "username",
+        "user",
+        "utilisateur",
+        "login",
+        "identifiant",
+        "nom_utilisateur",
+        "compte",
+    ];
+    const EMAIL: &[&str] = &[
+        "email",
+        "e-mail",
+        "mail",
+        "contact",
+        "contact_email",
+        "courriel",
+        "adresse",
+        "email_contact",
+        "adresse_contact",
+    ];
+    match fields {
+        [u, e] => {
+            USER.contains(&u.to_lowercase().as_str()) && EMAIL.contains(&e.to_lowercase().as_str())
+        }
+        _ => false,
+    }
+}
+
+/// Imports `username,email` lines from `input`. Rejected lines go to `report` as
+/// `ligne N : reason`; a store failure stops the import (error).
+pub async fn import_contacts(
+    input: impl BufRead,
+    login_domain: Option<&str>,
+    target: ImportTarget<'_>,
+    report: &mut impl Write,
+) -> anyhow::Result<ImportStats> {
+    let mut stats = ImportStats::default();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut separator: Option<char> = None;
+    let mut first_content_line = true;
+    let mut input = input;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = input
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("lecture après la ligne {}", stats.lines))?;
+        if n == 0 {
+            break;
+        }
+        stats.lines += 1;
+        let no = stats.lines;
+        let mut reject = |why: String| -> io::Result<()> {
+            stats.rejected += 1;
+            writeln!(report, "ligne {no} : {why}")
+        };
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            reject("encodage non UTF-8 (enregistrer le fichier en « CSV UTF-8 »)".into())?;
+            continue;
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let sep = *separator.get_or_insert(if text.contains(';') { ';' } else { ',' });
+        let fields: Vec<String> = text.split(sep).map(unquote).collect();
+        let may_be_header = std::mem::replace(&mut first_content_line, false);
+        if may_be_header && is_header(&fields) {
+            continue;
+        }
+        if fields.len() != 2 {
+            reject(format!(
+                "{} colonne(s) au lieu de 2 (utilisateur{sep}email ; séparateur « {sep} » choisi d'après la première ligne)",
+                fields.len()
+            ))?;
+            continue;
+        }
+        let (raw_user, raw_email) = (&fields[0], &fields[1]);
+        if raw_user.is_empty() {
+            reject("nom d'utilisateur vide".into())?;
+            continue;
+        }
+        let Some(user) = canonical_user(raw_user, login_domain) else {
+            reject(format!(
+                "nom d'utilisateur invalide {raw_user:?} (espaces, `:` ou `/`, plusieurs `@`)"
+            ))?;
+            continue;
+        };
+        let email = match check_contact_email(raw_email)
+            .and_then(|e| check_not_self(&user, &e).map(|()| e))
+        {
+            Ok(e) => e,
+            Err(why) => {
+                reject(format!("adresse e-mail invalide {raw_email:?} : {why}"))?;
+                continue;
+            }
+        };
+        if let Some(first) = seen.get(&user) {
+            reject(format!(
+                "{user} figure déjà ligne {first} (cette ligne est ignorée)"
+            ))?;
+            continue;
+        }
+        seen.insert(user.clone(), no);
+        let store = match &target {
+            ImportTarget::Store(s) => Some(*s),
+            ImportTarget::DryRun(s) => *s,
+        };
+        let before = match store {
+            Some(s) => {
+                s.get(&user)
+                    .await
+                    .map_err(|e| anyhow!("ligne {no} ({user}) : lecture du stockage : {e}"))?
+                    .contact_email
+            }
+            None => None,
+        };
+        match before.as_deref() {
+            Some(b) if b == email => {
+                stats.unchanged += 1;
+                continue;
+            }
+            Some(_) => stats.changed += 1,
+            None => stats.added += 1,
+        }
+        if let ImportTarget::Store(s) = &target {
+            s.set_contact_email(&user, Some(&email))
+                .await
+                .map_err(|e| {
+                    anyhow!("ligne {no} ({user}) : écriture dans le stockage : {e} ; import arrêté")
+                })?;
+            AuditEvent::new("user.contact_set")
+                .user(user)
+                .detail(serde_json::json!({ "source": "import", "replaced": before.is_some() }))
+                .emit();
+        }
+    }
+    Ok(stats)
+}
+
+async fn import(config: &Path, file: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(BufReader::new(io::stdin()))
+    } else {
+        let f = File::open(file).with_context(|| format!("ouverture de {}", file.display()))?;
+        Box::new(BufReader::with_capacity(1 << 16, f))
+    };
+    // A dry run never creates the database file.
+    let durable = if dry_run && !cfg.auth.store.sqlite_path.exists() {
+        None
+    } else {
+        Some(open_durable(&cfg)?)
+    };
+    let target = match (&durable, dry_run) {
+        (Some(d), false) => ImportTarget::Store(d),
+        (d, _) => ImportTarget::DryRun(d.as_ref()),
+    };
+    let mut report = io::stderr();
+    let stats =
+        import_contacts(input, cfg.auth.login_domain.as_deref(), target, &mut report).await?;
+    drop(report);
+    let verb = if dry_run {
+        "à enregistrer"
+    } else {
+        "enregistrées"
+    };
+    println!(
+        "import {}{} : {} ligne(s) lue(s), {} adresse(s) {verb} ({} nouvelle(s), {} modifiée(s)), {} inchangée(s), {} ligne(s) rejetée(s)",
+        file.display(),
+        if dry_run { " (simulation, rien n'est enregistré)" } else { "" },
+        stats.lines,
+        stats.added + stats.changed,
+        stats.added,
+        stats.changed,
+        stats.unchanged,
+        stats.rejected
+    );
+    Ok(if stats.rejected > 0 {
+        ExitCode::from(EXIT_LINES_REJECTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DataKey;
+
+    #[test]
+    fn contact_emails() {
+        assert_eq!(
+            check_contact_email(" Jean.Dupont@Perso.FR ").unwrap(),
+            "Jean.Dupont@perso.fr"
+        );
+        assert!(check_contact_email("a+tag@sous.domaine.fr").is_ok());
+        for bad in [
+            "",
+            "jean",
+            "jean@",
+            "@perso.fr",
+            "jean@perso",
+            "jean@@perso.fr",
+            "a@b@perso.fr",
+            "Jean <j@perso.fr>",
+            "j@perso.fr (moi)",
+            "\"j d\"@perso.fr",
+            "j..d@perso.fr",
+            ".j@perso.fr",
+            "j@-perso.fr",
+            "j@perso..fr",
+            "j@1.2.3.4",
+            "j@[1.2.3.4]",
+            "j@perso.fr,k@perso.fr",
+            "j@perso.fr\r\nBcc: x@y.fr",
+        ] {
+            assert!(check_contact_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn import_reports_rejected_lines() {
+        let d = DurableStore::open_sqlite_memory(DataKey::generate()).unwrap();
+        d.set_contact_email("old@ms.fr", Some("same@perso.fr"))
+            .await
+            .unwrap();
+        let csv = "\u{feff}utilisateur;email\r\n\
+                   alice;alice@perso.fr\r\n\
+                   \r\n\
+                   ;x@perso.fr\n\
+                   bob;pas-une-adresse\n\
+                   Alice;autre@perso.fr\n\
+                   carol;c@perso.fr;en trop\n\
+                   \"old@ms.fr\";\"same@perso.fr\"\n\
+                   dave,d@perso.fr\n\
+                   eve@ms.fr;eve@ms.fr\n";
+        let mut report = Vec::new();
+        let stats = import_contacts(
+            csv.as_bytes(),
+            Some("ms.fr"),
+            ImportTarget::Store(&d),
+            &mut report,
+        )
+        .await
+        .unwrap();
+        let report = String::from_utf8(report).unwrap();
+        assert_eq!(
+            stats,
+            ImportStats {
+                lines: 10,
+                added: 1,
+                changed: 0,
+                unchanged: 1,
+                rejected: 6
+            },
+            "{report}"
+        );
+        for l in [4, 5, 6, 7, 9, 10] {
+            assert!(report.contains(&format!("ligne {l} : ")), "{l}: {report}");
+        }
+        assert!(report.contains("figure déjà ligne 2"), "{report}");
+        assert_eq!(
+            d.get("alice@ms.fr").await.unwrap().contact_email.as_deref(),
+            Some("alice@perso.fr")
+        );
+    }
+}
