@@ -7,14 +7,17 @@
 //!   slow LDAP (SIGSTOP: operation timeout honoured).
 //!
 //! Queries go through `Annuaire::ask`: through the real gateway binary (`serve`, in front
-//! of the sandbox store, `[directory]` pointed at the test slapd) with a token obtained by
-//! a direct AuthRequest at the sandbox; the direct API stays for internals (stale source,
+//! of the sandbox store, `[directory]` pointed at the test slapd) with a gateway token
+//! (SOAP login through the gateway, second factor enrolled on the way); the direct API stays for internals (stale source,
 //! Pro Santé Connect mapping, the LDAP filter).
 //! Set `ANNUAIRE_ROWS=500000` for the large import measurement.
 
 mod common;
 
-use common::{client, start_gateway, start_sandbox, GatewayProcess, SandboxProcess};
+use common::{
+    client, gateway_token, start_gateway, start_sandbox, store_token, GatewayProcess,
+    SandboxProcess,
+};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -194,25 +197,9 @@ fn ldap_config(url: &str) -> DirectoryConfig {
 const USER: &str = "antoine.lefevre@esantepdl.mssante.fr";
 const PASSWORD: &str = "Sandbox-2026!";
 
-/// A token from a direct AuthRequest at the sandbox store (not through the gateway).
-async fn login(sb: &SandboxProcess) -> String {
-    let body = format!(
-        r#"{{"Body":{{"AuthRequest":{{"_jsns":"urn:zimbraAccount","account":{{"by":"name","_content":"{USER}"}},"password":{{"_content":"{PASSWORD}"}}}}}}}}"#
-    );
-    let v: serde_json::Value = client()
-        .post(sb.url("/service/soap/AuthRequest"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["Body"]["AuthResponse"]["authToken"][0]["_content"]
-        .as_str()
-        .expect("authToken")
-        .to_owned()
+/// A gateway token for [`USER`] (SOAP login through the gateway `gw`).
+async fn login(gw: &GatewayProcess) -> String {
+    gateway_token(gw, USER).await
 }
 
 /// `[directory]` TOML for the gateway from a `DirectoryConfig` (secrets included).
@@ -283,8 +270,8 @@ impl Gateway {
     async fn start(sb: &SandboxProcess, cfg: &DirectoryConfig) -> Gateway {
         let gw = start_gateway(&sb.url(""), &directory_toml(cfg));
         Gateway {
+            token: login(&gw).await,
             gw,
-            token: login(sb).await,
             http: client(),
         }
     }
@@ -814,10 +801,12 @@ async fn store_stats(sb: &SandboxProcess) -> serde_json::Value {
 async fn gateway_answers_from_the_annuaire() {
     let sb = start_sandbox();
     let gw = Gateway::start(&sb, &DirectoryConfig::default()).await;
-    // A personal contact: the user wrote to an outside address (the store's ranking table).
+    // A personal contact: the user wrote to an outside address (the store's ranking table),
+    // directly at the store with its own token.
+    let own = store_token(&sb.url(""), USER, PASSWORD).await;
     let sent = raw_json(
         &sb.url("/service/soap/SendMsgRequest"),
-        &gw.token,
+        &own,
         r#"{"SendMsgRequest":{"_jsns":"urn:zimbraMail","m":{"e":[{"t":"t","a":"sanchou.perso@exemple.org"}],"su":{"_content":"Bonjour"},"mp":{"ct":"text/plain","content":{"_content":"Bonjour"}}}}}"#,
     )
     .await;
@@ -929,7 +918,8 @@ async fn gateway_answers_from_the_annuaire() {
     assert_eq!(f.code, "service.INVALID_REQUEST");
     assert!(f.reason.contains("annuaire"), "{}", f.reason);
 
-    // No token, or a token the store refuses: AUTH_REQUIRED, in both formats.
+    // No token, a forged one, or even a valid store token (the gateway only accepts its
+    // own): AUTH_REQUIRED, in both formats.
     for format in [Format::Json, Format::Soap12] {
         let f = soap(&gw.http, &gw.gw, None, &autocomplete_gal("sanchez"), format)
             .await
@@ -940,6 +930,16 @@ async fn gateway_answers_from_the_annuaire() {
             &gw.gw,
             Some("0_forged"),
             &search_gal(&[("workCity", "eq", "Nice")], false),
+            format,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(f.code, "service.AUTH_REQUIRED");
+        let f = soap(
+            &gw.http,
+            &gw.gw,
+            Some(&own),
+            &autocomplete_gal("sanchez"),
             format,
         )
         .await

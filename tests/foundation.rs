@@ -82,81 +82,186 @@ async fn get(url: &str) -> (u16, Vec<u8>) {
     )
 }
 
-fn token_from_json(answer: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(answer).expect("json answer");
-    v["Body"]["AuthResponse"]["authToken"][0]["_content"]
-        .as_str()
-        .expect("authToken")
-        .to_owned()
+/// A GET carrying `token` as the Zimbra cookie (a gateway token through the gateway,
+/// the store's own token directly).
+async fn get_with(url: &str, token: &str) -> (u16, Vec<u8>) {
+    let r = client()
+        .get(url)
+        .header("Host", HOST)
+        .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
+        .send()
+        .await
+        .expect("get");
+    (
+        r.status().as_u16(),
+        r.bytes().await.expect("bytes").to_vec(),
+    )
+}
+
+/// The store's own token for [`USER`], from a direct `AuthRequest` (never through the gateway).
+async fn direct_token(sb: &SandboxProcess) -> String {
+    store_token(&sb.url(""), USER, PASSWORD).await
+}
+
+/// A fake store beside the real one: requests under `/service/` (the gateway's own
+/// logins at the store) go to the sandbox at `store`; any other request has its raw
+/// head recorded and gets `response`. One request per connection.
+fn capture_upstream_beside(
+    store: std::net::SocketAddr,
+    response: &'static str,
+) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("");
+                if !path.starts_with("/service/") {
+                    let _ = s.write_all(response.as_bytes());
+                    let _ = tx.send(head);
+                    return;
+                }
+                let lines: Vec<&str> = head.trim_end().split("\r\n").collect();
+                let header = |name: &str| {
+                    lines.iter().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.trim()
+                            .eq_ignore_ascii_case(name)
+                            .then(|| v.trim().to_owned())
+                    })
+                };
+                assert!(
+                    header("transfer-encoding").is_none(),
+                    "chunked request to the store: {head}"
+                );
+                let len: usize = header("content-length")
+                    .map(|v| v.parse().expect("content-length"))
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                if s.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut out: Vec<&str> = lines
+                    .into_iter()
+                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                    .collect();
+                out.push("Connection: close");
+                let mut up = std::net::TcpStream::connect(store).expect("store");
+                up.write_all(format!("{}\r\n\r\n", out.join("\r\n")).as_bytes())
+                    .unwrap();
+                up.write_all(&body).unwrap();
+                let mut answer = Vec::new();
+                let _ = up.read_to_end(&mut answer);
+                let _ = s.write_all(&answer);
+            });
+        }
+    });
+    (addr, rx)
 }
 
 #[tokio::test]
 async fn web_pages_and_static_files_pass_through_identical() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
+    // Direct with the store's own token, through the gateway with its session.
+    let token = gateway_token(&gw, USER).await;
+    let own = direct_token(&sb).await;
     for path in ["/", "/js/app.js"] {
-        let direct = get(&sb.url(path)).await;
-        let through = get(&gw.url(path)).await;
+        let direct = get_with(&sb.url(path), &own).await;
+        let through = get_with(&gw.url(path), &token).await;
         assert_eq!(direct.0, 200, "{path}");
         assert_eq!(direct, through, "{path}");
     }
+    let page = String::from_utf8_lossy(&get_with(&gw.url("/"), &token).await.1).into_owned();
+    assert!(
+        page.contains(USER),
+        "the store did not see the session's user: {page}"
+    );
 }
 
 #[tokio::test]
 async fn soap_json_and_xml_identical_to_direct() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
-    // JSON: AuthRequest through the gateway, then GetInfo both ways with that token.
-    let (status, auth) = post(&gw.url("/service/soap/AuthRequest"), auth_json()).await;
-    assert_eq!(status, 200, "{auth}");
-    let token = token_from_json(&auth);
-    let direct = post(&sb.url("/service/soap"), get_info_json(&token)).await;
-    let through = post(&gw.url("/service/soap"), get_info_json(&token)).await;
+    // The gateway answers AuthRequest itself now (two-factor protocol), so the
+    // pass-through comparison is GetInfo: directly with the store's own token,
+    // through the gateway with the gateway token.
+    let token = gateway_token(&gw, USER).await;
+    let own = direct_token(&sb).await;
+    // JSON
+    let direct = post(&sb.url("/service/soap"), get_info_json(&own)).await;
+    let through = post(
+        &gw.url("/service/soap/GetInfoRequest"),
+        get_info_json(&token),
+    )
+    .await;
     assert_eq!(direct.0, 200, "{}", direct.1);
     assert!(direct.1.contains("GetInfoResponse"));
     assert_eq!(mask_lifetime(&direct.1), mask_lifetime(&through.1));
     // XML
-    let (status, auth) = post(&gw.url("/service/soap"), auth_xml()).await;
-    assert_eq!(status, 200, "{auth}");
-    assert!(auth.contains("AuthResponse"), "{auth}");
-    let direct = post(&sb.url("/service/soap"), get_info_xml(&token)).await;
+    let direct = post(&sb.url("/service/soap"), get_info_xml(&own)).await;
     let through = post(&gw.url("/service/soap"), get_info_xml(&token)).await;
     assert_eq!(direct.0, 200, "{}", direct.1);
+    assert!(direct.1.contains("GetInfoResponse"), "{}", direct.1);
     assert_eq!(mask_lifetime(&direct.1), mask_lifetime(&through.1));
+    // A password AuthRequest through the gateway, in either format, is answered by the
+    // gateway with the second-factor step, in the client's format: never a store token.
+    let (status, auth) = post(&gw.url("/service/soap"), auth_xml()).await;
+    assert_eq!(status, 200, "{auth}");
+    assert!(
+        auth.contains("<soap:Envelope") && auth.contains("AuthResponse"),
+        "{auth}"
+    );
+    assert!(auth.contains("twoFactorAuthRequired"), "{auth}");
+    let (status, auth) = post(&gw.url("/service/soap/AuthRequest"), auth_json()).await;
+    assert_eq!(status, 200, "{auth}");
+    let v: serde_json::Value = serde_json::from_str(&auth).expect("json answer");
+    let r = &v["Body"]["AuthResponse"];
+    assert_eq!(
+        json_text(&r["twoFactorAuthRequired"]).as_deref(),
+        Some("true"),
+        "{auth}"
+    );
 }
 
 #[tokio::test]
 async fn rest_export_identical_to_direct() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
-    let token = token_from_json(&post(&sb.url("/service/soap"), auth_json()).await.1);
-    let fetch = |url: String| {
-        let token = token.clone();
-        async move {
-            let r = client()
-                .get(url)
-                .header("Host", HOST)
-                .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-        }
-    };
-    let direct = fetch(sb.url("/home/~/?fmt=tgz")).await;
-    let through = fetch(gw.url("/home/~/?fmt=tgz")).await;
+    let token = gateway_token(&gw, USER).await;
+    let own = direct_token(&sb).await;
+    let direct = get_with(&sb.url("/home/~/?fmt=tgz"), &own).await;
+    let through = get_with(&gw.url("/home/~/?fmt=tgz"), &token).await;
     assert_eq!(direct.0, 200);
     assert!(!direct.1.is_empty());
     assert_eq!(direct, through);
+    // The gateway token also works the Zimbra REST way, as `zauthtoken=`.
+    let by_query = get(&gw.url(&format!("/home/~/?fmt=tgz&zauthtoken={token}"))).await;
+    assert_eq!(direct, by_query);
 }
 
 #[tokio::test]
 async fn hundred_megabytes_stream_with_low_memory() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
+    let token = gateway_token(&gw, USER).await;
     let before = gw.proc.rss_kb();
     let mut resp = client()
         .get(gw.url("/sandbox/big?bytes=104857600"))
+        .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
         .send()
         .await
         .unwrap();
@@ -179,7 +284,7 @@ async fn hundred_megabytes_stream_with_low_memory() {
 async fn long_poll_outlives_the_response_timeout_and_slow_gets_504() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "[upstream]\nresponse_timeout_secs = 1\n");
-    let token = token_from_json(&post(&sb.url("/service/soap"), auth_json()).await.1);
+    let token = gateway_token(&gw, USER).await;
     let noop = format!(
         r#"{{"Header":{{"context":{{"_jsns":"urn:zimbra","authToken":{{"_content":"{token}"}}}}}},"Body":{{"NoOpRequest":{{"_jsns":"urn:zimbraMail","wait":"1","timeout":"2500"}}}}}}"#
     );
@@ -192,20 +297,26 @@ async fn long_poll_outlives_the_response_timeout_and_slow_gets_504() {
         "the wait was not held"
     );
 
-    let (status, _) = get(&gw.url("/sandbox/slow?ms=2500")).await;
+    let (status, _) = get_with(&gw.url("/sandbox/slow?ms=2500"), &token).await;
     assert_eq!(status, 504);
-    let (status, _) = get(&gw.url("/sandbox/slow?ms=100")).await;
+    let (status, _) = get_with(&gw.url("/sandbox/slow?ms=100"), &token).await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn upstream_down_gives_502_with_clear_text() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    // A session is needed to reach the store at all: log in while the store is up,
+    // then stop it.
+    let sb = start_sandbox();
+    let gw = start_gateway(&sb.url(""), "");
+    let token = gateway_token(&gw, USER).await;
+    drop(sb);
+    let r = client()
+        .get(gw.url("/"))
+        .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
+        .send()
+        .await
         .unwrap();
-    let gw = start_gateway(&format!("http://{port}"), "");
-    let r = client().get(gw.url("/")).send().await.unwrap();
     assert_eq!(r.status(), 502);
     let text = r.text().await.unwrap();
     assert!(
@@ -368,12 +479,15 @@ async fn bad_soap_bodies_get_faults_and_never_reach_the_store() {
 
 #[tokio::test]
 async fn headers_hop_by_hop_dropped_forwarded_set_host_kept() {
-    let (up, heads) = capture_upstream(
+    let sb = start_sandbox();
+    let (up, heads) = capture_upstream_beside(
+        sb.addr,
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, x-up-secret\r\nX-Up-Secret: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nX-Kept: yes\r\n\r\nok",
     );
     let gw = start_gateway(&format!("http://{up}"), "");
+    let token = gateway_token(&gw, USER).await;
     let raw = format!(
-        "GET /js/x.js?q=1 HTTP/1.1\r\nHost: {HOST}\r\nConnection: close, x-client-secret\r\nX-Client-Secret: s\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Authorization: Basic eA==\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nX-Other: 1\r\n\r\n"
+        "GET /js/x.js?q=1 HTTP/1.1\r\nHost: {HOST}\r\nCookie: ZM_AUTH_TOKEN={token}\r\nConnection: close, x-client-secret\r\nX-Client-Secret: s\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Authorization: Basic eA==\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nX-Other: 1\r\n\r\n"
     );
     let resp = raw_http(gw.addr, raw.as_bytes());
     assert_eq!(raw_status(&resp), 200, "{resp}");
@@ -395,6 +509,12 @@ async fn headers_hop_by_hop_dropped_forwarded_set_host_kept() {
         "{head}"
     );
     assert!(head.contains("x-other: 1\r\n"), "{head}");
+    // The session's store token goes up, never the gateway token.
+    assert!(head.contains("cookie: zm_auth_token="), "{head}");
+    assert!(
+        !head.contains(&token.to_ascii_lowercase()),
+        "the gateway token reached the store: {head}"
+    );
     for gone in [
         "x-client-secret",
         "keep-alive",
@@ -410,12 +530,14 @@ async fn headers_hop_by_hop_dropped_forwarded_set_host_kept() {
 
 #[tokio::test]
 async fn trusted_proxy_forwarding_is_kept() {
-    let (up, heads) = capture_upstream("HTTP/1.1 204 No Content\r\n\r\n");
+    let sb = start_sandbox();
+    let (up, heads) = capture_upstream_beside(sb.addr, "HTTP/1.1 204 No Content\r\n\r\n");
     let gw = start_gateway(
         &format!("http://{up}"),
         "[trusted_proxies]\ncidrs = [\"127.0.0.0/8\"]\n",
     );
-    let raw = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nX-Forwarded-For: 198.51.100.7\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n");
+    let token = gateway_token(&gw, USER).await;
+    let raw = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nCookie: ZM_AUTH_TOKEN={token}\r\nX-Forwarded-For: 198.51.100.7\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n");
     assert_eq!(raw_status(&raw_http(gw.addr, raw.as_bytes())), 204);
     let head = heads
         .recv_timeout(Duration::from_secs(5))
@@ -448,8 +570,15 @@ async fn http2_over_tls_with_a_self_signed_certificate() {
         .resolve("localhost", gw.addr)
         .build()
         .unwrap();
+    let soap_url = format!("https://localhost:{}/service/soap", gw.addr.port());
+    let (token, _) = soap_enrol_at(&tls_client, &soap_url, USER, PASSWORD).await;
     let url = format!("https://localhost:{}/js/app.js", gw.addr.port());
-    let r = tls_client.get(&url).send().await.unwrap();
+    let r = tls_client
+        .get(&url)
+        .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     let through = r.bytes().await.unwrap();
@@ -463,18 +592,30 @@ async fn http2_over_tls_with_a_self_signed_certificate() {
         .unwrap();
     assert_eq!(through, direct);
     let r = tls_client
-        .post(format!("https://localhost:{}/service/soap", gw.addr.port()))
-        .body(auth_json())
+        .post(&soap_url)
+        .body(get_info_json(&token))
         .send()
         .await
         .unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
-    assert!(r.text().await.unwrap().contains("AuthResponse"));
+    assert!(r.text().await.unwrap().contains("GetInfoResponse"));
+}
+
+/// The one setting a configuration cannot do without: `[auth.store] data_key_file`,
+/// pointing at a fresh 64-hex-character key written under `dir`.
+fn data_key_toml(dir: &std::path::Path) -> String {
+    let path = dir.join("data.key");
+    std::fs::write(&path, "ab".repeat(32)).unwrap();
+    format!(
+        "[auth.store]\ndata_key_file = {:?}\n",
+        path.display().to_string()
+    )
 }
 
 #[test]
 fn check_config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
+    let key = data_key_toml(dir.path());
     let cases = [
         (
             "[server]\nlisten = \"127.0.0.1:8080\"\nlisten_port = 1\n",
@@ -489,16 +630,25 @@ fn check_config_errors_name_the_key() {
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
         let p = dir.path().join(format!("c{i}.toml"));
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, format!("{text}{key}")).unwrap();
         let out = run_binary(&["check-config", p.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{key} not named in: {err}");
     }
     let p = dir.path().join("ok.toml");
-    std::fs::write(&p, "[upstream]\nurl = \"https://zimbra.internal:8443\"\n").unwrap();
+    std::fs::write(
+        &p,
+        format!("[upstream]\nurl = \"https://zimbra.internal:8443\"\n{key}"),
+    )
+    .unwrap();
     let out = run_binary(&["check-config", p.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("zimbra.internal"));
 }
 
@@ -506,7 +656,7 @@ fn check_config_errors_name_the_key() {
 fn check_config_reads_env_values_as_strings() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("g.toml");
-    std::fs::write(&p, "").unwrap();
+    std::fs::write(&p, data_key_toml(dir.path())).unwrap();
     let out = std::process::Command::new(BIN)
         .args(["check-config", p.to_str().unwrap()])
         .env("GATEWAY_UPSTREAM__URL", "http://10.1.2.3:7070")
@@ -528,7 +678,8 @@ fn check_config_reads_env_values_as_strings() {
 async fn metrics_listener_exposes_counters() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
-    get(&gw.url("/")).await;
+    let token = gateway_token(&gw, USER).await;
+    assert_eq!(get_with(&gw.url("/"), &token).await.0, 200);
     get(&gw.url("/service/preauth")).await;
     let text = client()
         .get(gw.metrics_url("/metrics"))
@@ -553,19 +704,22 @@ async fn metrics_listener_exposes_counters() {
     assert_ne!(r.text().await.unwrap(), text);
     // Access log: path without query, never the token.
     get(&gw.url("/home/~/?zauthtoken=SECRET123")).await;
+    get(&gw.url(&format!("/home/~/?fmt=ics&zauthtoken={token}"))).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = gw.proc.stderr();
     assert!(logs.contains("/home/~/"), "{logs}");
     assert!(!logs.contains("SECRET123"), "token in logs");
+    assert!(!logs.contains(&token), "gateway token in logs");
 }
 
 #[tokio::test]
 async fn uploads_over_the_limit_get_413() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "[limits]\nupload_max_bytes = 1000\n");
+    let token = gateway_token(&gw, USER).await;
     let before = sb.received().await;
     let raw = format!(
-        "POST /service/upload?fmt=raw HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain; name=a.txt\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}",
+        "POST /service/upload?fmt=raw HTTP/1.1\r\nHost: a\r\nCookie: ZM_AUTH_TOKEN={token}\r\nContent-Type: text/plain; name=a.txt\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}",
         "x".repeat(2000)
     );
     assert_eq!(raw_status(&raw_http(gw.addr, raw.as_bytes())), 413);
@@ -577,7 +731,7 @@ async fn uploads_over_the_limit_get_413() {
     // Streamed (chunked): counted on the way and cut.
     let chunk = "y".repeat(800);
     let raw = format!(
-        "POST /service/upload?fmt=raw HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain; name=a.txt\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
+        "POST /service/upload?fmt=raw HTTP/1.1\r\nHost: a\r\nCookie: ZM_AUTH_TOKEN={token}\r\nContent-Type: text/plain; name=a.txt\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n320\r\n{chunk}\r\n320\r\n{chunk}\r\n0\r\n\r\n"
     );
     assert_eq!(raw_status(&raw_http(gw.addr, raw.as_bytes())), 413);
 }
@@ -586,7 +740,13 @@ async fn uploads_over_the_limit_get_413() {
 async fn sigterm_lets_in_flight_requests_finish() {
     let sb = start_sandbox();
     let mut gw = start_gateway(&sb.url(""), "");
-    let slow = tokio::spawn(client().get(gw.url("/sandbox/slow?ms=1500")).send());
+    let token = gateway_token(&gw, USER).await;
+    let slow = tokio::spawn(
+        client()
+            .get(gw.url("/sandbox/slow?ms=1500"))
+            .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
+            .send(),
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = gw.proc.pid().to_string();
     let killed = std::process::Command::new("kill")
@@ -629,15 +789,40 @@ async fn demo_prints_accounts_and_serves() {
     );
     assert_eq!(found[1], "Demo-Pass-1");
     let base = format!("http://{}", found[0].trim_end_matches('/'));
+    // The webmail needs a gateway session: a browser goes to the portal's login page.
     let r = client().get(format!("{base}/")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let auth = auth_json().replace(PASSWORD, "Demo-Pass-1");
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "/connexion?retour=%2F");
     let r = client()
-        .post(format!("{base}/service/soap"))
-        .body(auth)
+        .get(format!("{base}/connexion"))
         .send()
         .await
         .unwrap();
-    assert!(r.text().await.unwrap().contains("AuthResponse"));
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("lang=\"fr\"")
+            && page.contains("Se connecter")
+            && page.contains("action=\"/connexion\""),
+        "{page}"
+    );
+    // A SOAP client logs in with the demo password (first login: TOTP enrolment),
+    // then the webmail and SOAP answer with the gateway token.
+    let soap_url = format!("{base}/service/soap");
+    let (token, _) = soap_enrol_at(&client(), &soap_url, USER, "Demo-Pass-1").await;
+    let r = client()
+        .post(&soap_url)
+        .body(get_info_json(&token))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("GetInfoResponse"));
+    let r = client()
+        .get(format!("{base}/"))
+        .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     drop(proc);
 }

@@ -36,6 +36,21 @@ impl Redis {
     }
 
     fn start_with(extra: &[&str]) -> Redis {
+        Self::start_args(
+            |port| {
+                let mut a: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
+                    .map(String::from)
+                    .to_vec();
+                a.extend(extra.iter().map(|s| s.to_string()));
+                a
+            },
+            false,
+        )
+    }
+
+    /// `args(port)` gives the listening options; with `tls` the readiness probe only
+    /// connects (a plain PING gets no answer on a TLS port).
+    fn start_args(args: impl Fn(u16) -> Vec<String>, tls: bool) -> Redis {
         assert!(
             Path::new(REDIS_SERVER).exists(),
             "{REDIS_SERVER} is missing: install the Debian package `redis-server` \
@@ -49,11 +64,10 @@ impl Redis {
             let dir = tempfile::tempdir().expect("tempdir");
             let log = std::fs::File::create(dir.path().join("redis.log")).expect("log");
             let mut child = Command::new(REDIS_SERVER)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
                 .arg("--dir")
                 .arg(dir.path())
-                .args(extra)
+                .args(args(port))
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -65,7 +79,10 @@ impl Redis {
                 }
                 if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
                     let mut buf = [0u8; 64];
-                    if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).unwrap_or(0) > 0 {
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                    if tls
+                        || (s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).unwrap_or(0) > 0)
+                    {
                         return Redis {
                             child,
                             port,
@@ -123,9 +140,9 @@ async fn put_get_expire_delete() {
     let r = Redis::start();
     let s = r.store("t:").await;
     assert!(s.is_shared());
-    s.put("k", b"v".to_vec(), ms(300)).await.unwrap();
+    s.put("k", b"v".to_vec(), ms(800)).await.unwrap();
     assert_eq!(s.get("k").await.unwrap(), Some(b"v".to_vec()));
-    tokio::time::sleep(ms(450)).await;
+    tokio::time::sleep(ms(1000)).await;
     assert_eq!(s.get("k").await.unwrap(), None, "expired by Redis (PX)");
     s.put("k", b"v".to_vec(), Duration::from_secs(10))
         .await
@@ -198,13 +215,13 @@ async fn take_is_single_use_even_concurrently() {
 async fn counter_window() {
     let r = Redis::start();
     let s = r.store("t:").await;
-    let w = ms(800);
+    let w = ms(1500);
     assert_eq!(s.incr("c", w).await.unwrap(), 1);
-    tokio::time::sleep(ms(400)).await;
+    tokio::time::sleep(ms(500)).await;
     assert_eq!(s.incr("c", w).await.unwrap(), 2);
     assert_eq!(s.count("c").await.unwrap(), 2);
     // The window started at the first increment, not the last.
-    tokio::time::sleep(ms(550)).await;
+    tokio::time::sleep(ms(1100)).await;
     assert_eq!(s.count("c").await.unwrap(), 0);
     assert_eq!(s.incr("c", w).await.unwrap(), 1);
     assert_eq!(s.count("absent").await.unwrap(), 0);
@@ -231,7 +248,7 @@ async fn counter_window() {
 async fn sets() {
     let r = Redis::start();
     let s = r.store("t:").await;
-    let ttl = ms(600);
+    let ttl = ms(2000);
     s.set_add("u", "b", ttl).await.unwrap();
     s.set_add("u", "a", ttl).await.unwrap();
     s.set_add("u", "a", ttl).await.unwrap();
@@ -240,9 +257,9 @@ async fn sets() {
     assert_eq!(s.set_members("u").await.unwrap(), vec!["b"]);
     // A shorter TTL never shortens the set's life.
     s.set_add("u", "c", ms(50)).await.unwrap();
-    tokio::time::sleep(ms(200)).await;
+    tokio::time::sleep(ms(300)).await;
     assert_eq!(s.set_members("u").await.unwrap(), vec!["b", "c"]);
-    tokio::time::sleep(ms(500)).await;
+    tokio::time::sleep(ms(2000)).await;
     assert!(s.set_members("u").await.unwrap().is_empty());
     // Removing the last member removes the set.
     s.set_add("v", "x", ttl).await.unwrap();
@@ -428,4 +445,69 @@ async fn reset_otp_cli_revokes_sessions_in_redis() {
         .await
         .unwrap()
         .is_some());
+}
+
+/// `rediss://` through rustls (ring) with a private CA given as `redis_ca_file`;
+/// without it the self-signed server is refused.
+#[tokio::test]
+async fn tls_with_a_private_ca() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let (c, k) = (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    );
+    let r = Redis::start_args(
+        |port| {
+            [
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                &c,
+                "--tls-key-file",
+                &k,
+                "--tls-ca-cert-file",
+                &c,
+                "--tls-auth-clients",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec()
+        },
+        true,
+    );
+    let url = format!("rediss://127.0.0.1:{}/0", r.port);
+    let mut cfg = StoreConfig {
+        short_backend: ShortBackend::Redis,
+        redis_url: url,
+        redis_timeout_ms: 1000,
+        ..Default::default()
+    };
+    let err = cfg.open_short(Clock::System).await.unwrap_err().to_string();
+    assert!(err.contains("redis"), "unknown CA refused: {err}");
+    cfg.redis_ca_file = Some(cert_path.clone());
+    assert!(cfg.validate().is_empty(), "{:?}", cfg.validate());
+    let s = cfg.open_short(Clock::System).await.expect("TLS connection");
+    s.put("k", b"v".to_vec(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(s.take("k").await.unwrap(), Some(b"v".to_vec()));
+    // A CA file for a plain redis:// URL is a configuration mistake.
+    let plain = StoreConfig {
+        redis_url: "redis://127.0.0.1:6379/0".into(),
+        ..cfg
+    };
+    assert!(plain
+        .validate()
+        .iter()
+        .any(|e| e.starts_with("auth.store.redis_ca_file:")));
 }

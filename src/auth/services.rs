@@ -11,7 +11,7 @@ use super::upstream::UpstreamClient;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::portal::PortalState;
-use crate::store::{DurableStore, ShortStore};
+use crate::store::DurableStore;
 use std::time::Duration;
 
 /// Lifetime of a SOAP two-factor stage token (Zimbra keeps one 1 h; a login needs minutes).
@@ -27,7 +27,7 @@ pub struct AuthServices {
 impl AuthServices {
     /// Builds the services from `[auth]` and `[upstream]`. Fails (the gateway does not
     /// start) without a data key or when the SQLite file cannot be opened.
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
+    pub async fn new(config: &Config) -> anyhow::Result<Self> {
         let auth = &config.auth;
         let key = auth.store.load_data_key()?;
         let durable = DurableStore::open_sqlite(&auth.store.sqlite_path, key).map_err(|e| {
@@ -36,7 +36,11 @@ impl AuthServices {
                 auth.store.sqlite_path.display()
             )
         })?;
-        let short = ShortStore::memory(Clock::System, auth.store.memory_max_entries);
+        let short = auth
+            .store
+            .open_short(Clock::System)
+            .await
+            .map_err(|e| anyhow::anyhow!("auth.store (short-lived state): {e}"))?;
         let sessions = SessionManager::new(auth.session.clone(), short.clone());
         let factor = SecondFactor {
             durable,

@@ -229,15 +229,21 @@ impl SessionManager {
 
     /// Ends every session of `user`; returns how many were live.
     pub async fn revoke_all(&self, user: &str) -> Result<usize, StoreError> {
+        Ok(self.end_all(user).await?.len())
+    }
+
+    /// Ends every session of `user` and returns them, so the caller can end their
+    /// store tokens too.
+    pub async fn end_all(&self, user: &str) -> Result<Vec<Session>, StoreError> {
         let ids = self.store.set_members(&user_index_key(user)).await?;
-        let mut n = 0;
+        let mut ended = Vec::new();
         for id in ids {
-            if self.store.take(&store_key(&id)).await?.is_some() {
-                n += 1;
+            if let Some(s) = self.store.take_json::<Session>(&store_key(&id)).await? {
+                ended.push(s);
             }
         }
         self.store.delete(&user_index_key(user)).await?;
-        Ok(n)
+        Ok(ended)
     }
 
     /// `Set-Cookie` value for a session id.

@@ -187,15 +187,16 @@ async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<E
         .map_err(|why| anyhow!("adresse e-mail invalide {email:?} : {why}"))?;
     let durable = open_durable(&cfg)?;
     let before = durable.get(&user).await?.contact_email;
+    if before.as_deref() == Some(email.as_str()) {
+        println!("contact de {user} : {email} (inchangé)");
+        return Ok(ExitCode::SUCCESS);
+    }
     durable.set_contact_email(&user, Some(&email)).await?;
     AuditEvent::new("user.contact_set")
         .user(user.clone())
         .detail(serde_json::json!({ "source": "cli", "replaced": before.is_some() }))
         .emit();
     match before {
-        Some(old) if old == email => {
-            println!("contact de {user} : {email} (inchangé)")
-        }
         Some(old) => println!("contact de {user} : {email} (remplace {old})"),
         None => println!("contact de {user} : {email} (nouveau)"),
     }
@@ -460,7 +461,6 @@ async fn import(config: &Path, file: &Path, dry_run: bool) -> anyhow::Result<Exi
     let mut report = io::stderr();
     let stats =
         import_contacts(input, cfg.auth.login_domain.as_deref(), target, &mut report).await?;
-    drop(report);
     let verb = if dry_run {
         "à enregistrer"
     } else {

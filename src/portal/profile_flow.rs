@@ -412,7 +412,9 @@ pub(super) async fn password_post(
         }
     };
     // Other sessions end; this one goes on with the store's new token.
-    let ended = st.sessions.revoke_all(&user).await.unwrap_or(0);
+    // The current session leaves the index first so it is not ended with the others.
+    let _ = st.sessions.revoke(live.id.expose()).await;
+    let ended = st.end_user_sessions(&user).await.unwrap_or(0);
     live.session.upstream_token = Some(auth.token);
     if st
         .sessions
@@ -425,7 +427,7 @@ pub(super) async fn password_post(
     AuditEvent::new("password.changed")
         .user(&user)
         .client_ip(ip)
-        .detail(serde_json::json!({"other_sessions_ended": ended.saturating_sub(1)}))
+        .detail(serde_json::json!({"other_sessions_ended": ended}))
         .emit();
     let contact = st
         .factor
@@ -537,10 +539,7 @@ pub(super) async fn logout_all(
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(t) = &live.session.upstream_token {
-        let _ = st.upstream.end_session(t).await;
-    }
-    let ended = match st.sessions.revoke_all(&live.session.user).await {
+    let ended = match st.end_user_sessions(&live.session.user).await {
         Ok(n) => n,
         Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
     };

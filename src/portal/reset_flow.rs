@@ -310,7 +310,7 @@ pub(super) async fn new_password_post(
         };
     }
     let user = redeemed.user;
-    let ended = st.sessions.revoke_all(&user).await.unwrap_or(0);
+    let ended = st.end_user_sessions(&user).await.unwrap_or(0);
     let _ = st.regulator.unban(Some(&user), None).await;
     AuditEvent::new("password.reset")
         .user(&user)

@@ -20,7 +20,7 @@ use crate::auth::session::{LiveSession, Session, SessionManager, Stage};
 use crate::auth::upstream::{UpstreamClient, UpstreamError};
 use crate::auth::user::canonical_user;
 use crate::mail::{messages, Mailer};
-use crate::store::{OtpChannel, ShortStore};
+use crate::store::{OtpChannel, ShortStore, StoreError};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,19 @@ impl PortalState {
             pages::error(&self.ctx(false), status.as_u16(), msg),
             &[],
         )
+    }
+
+    /// Ends every session of `user`, at the gateway and at the store; returns how many.
+    pub(super) async fn end_user_sessions(&self, user: &str) -> Result<usize, StoreError> {
+        let ended = self.sessions.end_all(user).await?;
+        for s in &ended {
+            if let Some(t) = &s.upstream_token {
+                if let Err(e) = self.upstream.end_session(t).await {
+                    tracing::info!(error = %e, "store session not ended");
+                }
+            }
+        }
+        Ok(ended.len())
     }
 
     pub(super) async fn session(&self, req: &Request<Bytes>) -> Option<LiveSession> {

@@ -68,3 +68,33 @@ pub fn set_password(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault
         .insert(account.id.clone(), PasswordHash::new(new));
     Ok(Element::new(NS_ADMIN, "SetPasswordResponse"))
 }
+
+/// `<GetAccountRequest><account by="name|id">…</account></GetAccountRequest>`: the
+/// account's name and id, with `zimbraId` among its attributes (`a n=…`), as Zimbra
+/// answers it (the gateway uses it to find the id before `SetPasswordRequest`).
+pub fn get_account(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
+    call.require_admin()?;
+    let selector = req
+        .child("account")
+        .ok_or_else(|| super::call::missing("account"))?;
+    let key = selector.text().trim();
+    let account = match selector.attr("by").unwrap_or("name") {
+        "name" => call.state.account_by_name(key),
+        "id" => call.state.account_by_id(key),
+        other => {
+            return Err(fault(
+                "service.INVALID_REQUEST",
+                format!("invalid request: unsupported account selector {other}"),
+            ))
+        }
+    }
+    .ok_or_else(|| fault("account.NO_SUCH_ACCOUNT", format!("no such account: {key}")))?;
+    let attr = |n: &str, v: &str| Element::new(NS_ADMIN, "a").with_attr("n", n).with_text(v);
+    Ok(Element::new(NS_ADMIN, "GetAccountResponse").with_child(
+        Element::new(NS_ADMIN, "account")
+            .with_attr("name", &account.name)
+            .with_attr("id", &account.id)
+            .with_child(attr("zimbraId", &account.id))
+            .with_child(attr("zimbraMailDeliveryAddress", &account.name)),
+    ))
+}

@@ -53,6 +53,7 @@ pub async fn dispatch(call: &mut Call<'_>, req: &Element) -> Result<Element, Fau
         (NS_MAIL, "NoOpRequest") => noop::noop(call, req).await,
         (NS_ADMIN, "AuthRequest") if call.admin_port => admin::auth(call, req),
         (NS_ADMIN, "SetPasswordRequest") if call.admin_port => admin::set_password(call, req),
+        (NS_ADMIN, "GetAccountRequest") if call.admin_port => admin::get_account(call, req),
         _ => Err(Fault::unknown_document(&format!("{{{ns}}}{}", req.name))),
     }
 }

@@ -92,3 +92,23 @@ fn text(status: StatusCode, body: impl Into<bytes::Bytes>, ct: &'static str) -> 
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
+
+/// The auth state stores answer: short-lived (sessions) and durable (security settings).
+/// Without them nobody can log in, so the instance is not ready.
+pub struct AuthStoresReadiness {
+    pub short: crate::store::ShortStore,
+    pub durable: crate::store::DurableStore,
+}
+
+impl ReadinessCheck for AuthStoresReadiness {
+    fn name(&self) -> &'static str {
+        "auth_stores"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.short.ping().await.map_err(|e| e.to_string())?;
+            self.durable.ping().await.map_err(|e| e.to_string())
+        })
+    }
+}

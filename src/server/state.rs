@@ -1,7 +1,7 @@
 //! State shared by every request. Other features add their handles here
 //! (sessions, directory, policy …), built in [`AppState::new`].
 
-use super::ops::{ReadinessCheck, UpstreamReadiness};
+use super::ops::{AuthStoresReadiness, ReadinessCheck, UpstreamReadiness};
 use crate::auth::services::AuthServices;
 use crate::config::Config;
 use crate::policy::{Policy, TrustStore};
@@ -53,7 +53,12 @@ impl AppState {
             DirectoryHook::from_config(&config.directory)
                 .map_err(|e| anyhow::anyhow!("directory: {e}"))?,
         );
-        let auth = AuthServices::new(&config)?;
+        let auth = AuthServices::new(&config).await?;
+        let mut readiness = readiness;
+        readiness.push(Arc::new(AuthStoresReadiness {
+            short: auth.portal.short.clone(),
+            durable: auth.portal.factor.durable.clone(),
+        }));
         Ok(AppState {
             auth,
             trusted_proxies: config.trusted_proxy_nets(),

@@ -412,3 +412,53 @@ pub async fn soap_enrol(gw: &GatewayProcess, user: &str) -> (String, String) {
 pub async fn gateway_token(gw: &GatewayProcess, user: &str) -> String {
     soap_enrol(gw, user).await.0
 }
+
+/// [`soap_enrol`] with any client, SOAP URL and password (a TLS listener, the demo's
+/// own password). Returns (gateway token, TOTP secret).
+pub async fn soap_enrol_at(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> (String, String) {
+    let call = |body: String| async move {
+        let r = http
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("SOAP call");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        (status, v)
+    };
+    let step1 = format!(
+        r#"{{"Body":{{"EnableTwoFactorAuthRequest":{{"_jsns":"urn:zimbraAccount","name":{{"_content":"{user}"}},"password":{{"_content":"{password}"}},"method":{{"_content":"app"}}}}}}}}"#
+    );
+    let (status, v) = call(step1).await;
+    assert_eq!(status, 200, "enable step 1 for {user}: {v}");
+    let r = &v["Body"]["EnableTwoFactorAuthResponse"];
+    let secret = json_text(&r["secret"]).expect("secret");
+    let stage = json_text(&r["authToken"]).expect("stage token");
+    let code = totp_at(&secret, unix_now());
+    let step2 = format!(
+        r#"{{"Body":{{"EnableTwoFactorAuthRequest":{{"_jsns":"urn:zimbraAccount","name":{{"_content":"{user}"}},"authToken":{{"_content":"{stage}"}},"twoFactorCode":{{"_content":"{code}"}}}}}}}}"#
+    );
+    let (status, v) = call(step2).await;
+    assert_eq!(status, 200, "enable step 2 for {user}: {v}");
+    let token = json_text(&v["Body"]["EnableTwoFactorAuthResponse"]["authToken"]).expect("token");
+    (token, secret)
+}
+
+/// A token straight from the store (a direct `AuthRequest` at `store_url`, never through
+/// the gateway): what a "direct" request in a pass-through comparison uses.
+pub async fn store_token(store_url: &str, user: &str, password: &str) -> String {
+    let body = format!(
+        r#"{{"Body":{{"AuthRequest":{{"_jsns":"urn:zimbraAccount","account":{{"by":"name","_content":"{user}"}},"password":{{"_content":"{password}"}}}}}}}}"#
+    );
+    let (status, v) = soap_json(&format!("{store_url}/service/soap"), &body).await;
+    assert_eq!(status, 200, "direct AuthRequest for {user}: {v}");
+    json_text(&v["Body"]["AuthResponse"]["authToken"]).expect("store token")
+}

@@ -1,12 +1,12 @@
-//! M1-M7 through the real gateway in front of the real sandbox: a token obtained
-//! directly from the store, then requests through the gateway in XML, JSON and
-//! inside BatchRequest; refused ones must never reach the store.
+//! M1-M7 through the real gateway in front of the real sandbox: a gateway token
+//! (SOAP login through the gateway, second factor enrolled on the way), then
+//! requests through the gateway in XML, JSON and inside BatchRequest; refused ones
+//! must never reach the store.
 
 use super::common::*;
 use serde_json::Value;
 
 const USER: &str = "antoine.lefevre@esantepdl.mssante.fr";
-const PASSWORD: &str = "Sandbox-2026!";
 const OUTSIDE: &str = "x@gmail.com";
 const TRUSTED: &str = "dr.martin@medecin.mssante.fr";
 
@@ -15,20 +15,9 @@ async fn post(url: &str, body: String) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// A token straight from the sandbox (AuthRequest, JSON).
-async fn login(sb: &SandboxProcess) -> String {
-    let auth = format!(
-        r#"{{"Body":{{"AuthRequest":{{"_jsns":"urn:zimbraAccount","account":{{"by":"name","_content":"{USER}"}},"password":{{"_content":"{PASSWORD}"}}}}}}}}"#
-    );
-    let (status, answer) = post(&sb.url("/service/soap"), auth).await;
-    assert_eq!(status, 200, "{answer}");
-    let v: Value = serde_json::from_str(&answer).unwrap();
-    let t = &v["Body"]["AuthResponse"]["authToken"];
-    t.as_str()
-        .or_else(|| t[0]["_content"].as_str())
-        .or_else(|| t["_content"].as_str())
-        .expect("token")
-        .to_string()
+/// A gateway token for [`USER`] (SOAP login through the gateway).
+async fn login(gw: &GatewayProcess) -> String {
+    gateway_token(gw, USER).await
 }
 
 fn json(token: &str, body: &str) -> String {
@@ -88,7 +77,7 @@ fn assert_refused(what: &str, (status, body): &(u16, String), code: &str) {
 async fn send_outside_is_refused_in_xml_json_and_batch() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
-    let token = login(&sb).await;
+    let token = login(&gw).await;
     let url = gw.url("/service/soap");
     let code = "mail.SEND_ABORTED_ADDRESS_FAILURE";
     let r = post(&url, xml(&token, &send_xml(OUTSIDE, USER))).await;
@@ -122,7 +111,7 @@ async fn send_outside_is_refused_in_xml_json_and_batch() {
         0,
         "a refused SendMsg reached the store"
     );
-    // Without any token, a request needing inspection is not forwarded.
+    // Without any token, nothing is forwarded: the gateway answers its own fault.
     let r = post(
         &url,
         json("", &send_json(TRUSTED)).replace(r#","authToken":{"_content":""}"#, ""),
@@ -130,20 +119,27 @@ async fn send_outside_is_refused_in_xml_json_and_batch() {
     .await;
     assert_refused("no token", &r, "service.AUTH_REQUIRED");
     assert_eq!(sent_count(&sb).await, 0);
+    // Nor with the store's own token: client-sent store tokens are stripped, ignored.
+    let own = store_token(&sb.url(""), USER, "Sandbox-2026!").await;
+    let r = post(&url, json(&own, &send_json(TRUSTED))).await;
+    assert_refused("store token", &r, "service.AUTH_REQUIRED");
+    assert_eq!(sent_count(&sb).await, 0);
 }
 
 #[tokio::test]
 async fn send_to_trusted_domain_leaves_with_the_mssante_from() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
-    let token = login(&sb).await;
+    let token = login(&gw).await;
+    // Lookups made while logging in do not count.
+    let lookups = count(&sb, "GetInfoRequest").await;
     // Pass-through requests never trigger the identity lookup (GetInfo).
     let noop = r#"<NoOpRequest xmlns="urn:zimbraMail"/>"#;
     assert_eq!(
         post(&gw.url("/service/soap"), xml(&token, noop)).await.0,
         200
     );
-    assert_eq!(count(&sb, "GetInfoRequest").await, 0);
+    assert_eq!(count(&sb, "GetInfoRequest").await, lookups);
     let (status, body) = post(
         &gw.url("/service/soap"),
         xml(&token, &send_xml(TRUSTED, "faux@exemple.org")),
@@ -162,15 +158,15 @@ async fn send_to_trusted_domain_leaves_with_the_mssante_from() {
     let (status, body) = post(&gw.url("/service/soap"), json(&token, &send_json(TRUSTED))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(outbox(&sb).await.len(), 2);
-    // One identity lookup for both sends: cached by token.
-    assert_eq!(count(&sb, "GetInfoRequest").await, 1);
+    // One identity lookup for both sends: cached by the session's store token.
+    assert_eq!(count(&sb, "GetInfoRequest").await, lookups + 1);
 }
 
 #[tokio::test]
 async fn settings_grants_unknown_requests_and_uploads() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "[limits]\nupload_max_bytes = 1000\n");
-    let token = login(&sb).await;
+    let token = login(&gw).await;
     let url = gw.url("/service/soap");
     let fwd = format!(
         r#"{{"ModifyPrefsRequest":{{"_jsns":"urn:zimbraAccount","_attrs":{{"zimbraPrefMailForwardingAddress":"{OUTSIDE}"}}}}}}"#
@@ -205,6 +201,7 @@ async fn settings_grants_unknown_requests_and_uploads() {
     // Upload over the limit: the upload servlet's answer shape.
     let r = client()
         .post(gw.url("/service/upload?fmt=raw&requestId=c1"))
+        .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
         .header("Content-Type", "text/plain")
         .body("x".repeat(2000))
         .send()
@@ -233,7 +230,7 @@ async fn upload(gw: &GatewayProcess, token: &str, bytes: usize) -> String {
 async fn attachments_are_counted_from_uploads_seen_by_the_gateway() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "[policy]\nattachment_limit_bytes = 5000\n");
-    let token = login(&sb).await;
+    let token = login(&gw).await;
     let (a, b) = (
         upload(&gw, &token, 3000).await,
         upload(&gw, &token, 3000).await,
@@ -260,7 +257,7 @@ async fn attachments_are_counted_from_uploads_seen_by_the_gateway() {
 async fn archive_exports_refused_by_policy() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "[policy]\nexports = \"refuse\"\n");
-    let token = login(&sb).await;
+    let token = login(&gw).await;
     let before = sb.received().await;
     let r = client()
         .get(gw.url("/home/~/?fmt=tgz"))
