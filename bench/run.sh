@@ -60,7 +60,13 @@ whitelist_source = "$PWD/fixtures/demo/whitelist.xml"
 whitelist_min_domains = 10
 mssante_domains = ["esantepdl.mssante.fr", "chu-exemple.mssante.fr"]
 local_domains = ["esantepdl.mssante.fr", "chu-exemple.mssante.fr"]
+[auth.session]
+insecure_loopback_demo = true
+[auth.store]
+data_key_file = "$WORK/data.key"
+sqlite_path = "$WORK/state.sqlite3"
 EOF
+python3 -c 'import secrets; print(secrets.token_hex(32))' >"$WORK/data.key"
 if [[ -n "${BENCH_GATEWAY_EXTRA:-}" ]]; then cat "$BENCH_GATEWAY_EXTRA" >>"$WORK/gateway.toml"; fi
 "$BIN" serve --config "$WORK/gateway.toml" >"$WORK/gateway.log" 2>&1 &
 GW_PID=$!
@@ -102,7 +108,9 @@ EOF
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 wait_port "$NGINX_PORT"
 
-# One login at the store: the token rides in the cookie as the webmail sends it.
+# Direct and nginx: one login at the store. The gateway: one login through the
+# gateway (password + TOTP), whose token rides in the same cookie; every gateway
+# request is then authenticated (session lookup, store token injected).
 ACCOUNT=antoine.lefevre@esantepdl.mssante.fr
 SEND_TO=${BENCH_SEND_TO:-dr.dupont@medecin.mssante.fr}
 login() {
@@ -111,9 +119,13 @@ login() {
     -H 'Content-Type: application/soap+xml' \
     --data "{\"Body\":{\"AuthRequest\":{\"_jsns\":\"urn:zimbraAccount\",\"account\":{\"by\":\"name\",\"_content\":\"$ACCOUNT\"},\"password\":{\"_content\":\"Sandbox-2026!\"}}}}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["Body"]["AuthResponse"]["authToken"][0]["_content"])')
-  export SOAP_COOKIE="ZM_AUTH_TOKEN=$token"
+  STORE_COOKIE="ZM_AUTH_TOKEN=$token"
+}
+gateway_login() { # a fresh store forgets the store token the gateway session holds
+  GATEWAY_COOKIE="ZM_AUTH_TOKEN=$(python3 bench/gateway_login.py "http://127.0.0.1:$GW_PORT" "$1" Sandbox-2026!)"
 }
 login
+gateway_login "$ACCOUNT"
 
 soap_body() {
   printf '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Header><context xmlns="urn:zimbra"/></soap:Header><soap:Body>%s</soap:Body></soap:Envelope>' "$1"
@@ -124,11 +136,12 @@ soap_body '<SendMsgRequest xmlns="urn:zimbraMail"><m><e t="t" a="RECIPIENT"/><su
   sed "s/RECIPIENT/$SEND_TO/" >"$WORK/sendmsg.xml"
 
 run_wrk() { # name url [lua] [body]
-  local out
+  local out cookie=$STORE_COOKIE
+  [[ "$1" == gateway ]] && cookie=$GATEWAY_COOKIE
   if [[ -n "${4:-}" ]]; then
-    out=$(SOAP_BODY_FILE="$4" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$3" "$2")
+    out=$(SOAP_COOKIE="$cookie" SOAP_BODY_FILE="$4" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$3" "$2")
   else
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s bench/get.lua "$2")
+    out=$(SOAP_COOKIE="$cookie" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s bench/get.lua "$2")
   fi
   echo "$out" | grep '^BENCH' | sed "s/^BENCH/$1/"
 }
@@ -154,6 +167,8 @@ for t in "${TARGETS[@]}"; do
 done
 for t in "${TARGETS[@]}"; do
   start_store; login
+  # (a second account: the first one is already enrolled at this gateway)
+  if [[ "${t%%:*}" == gateway ]]; then gateway_login adele.alexandre@esantepdl.mssante.fr; fi
   measure soap-sendmsg "${t%%:*}" "http://127.0.0.1:${t##*:}/service/soap/SendMsgRequest" bench/soap_post.lua "$WORK/sendmsg.xml"
 done
 

@@ -22,7 +22,7 @@ struct Shots {
 }
 
 impl Shots {
-    fn new(test: &str) -> Shots {
+    fn new(test: &str, b: &Browser) -> Shots {
         // CARGO_TARGET_TMPDIR is <target>/tmp: the output goes next to it.
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .parent()
@@ -32,6 +32,7 @@ impl Shots {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         println!("screenshots: {}", dir.display());
+        b.set_failure_screenshot(&dir.join("failure.png"));
         Shots { dir, n: 0 }
     }
 
@@ -184,7 +185,7 @@ async fn totp_first_connection_then_login() {
     let sink = SmtpSink::start();
     let (_sandbox, gw) = start(&sink);
     let b = Browser::start().await;
-    let mut shots = Shots::new("totp_first_connection_then_login");
+    let mut shots = Shots::new("totp_first_connection_then_login", &b);
     let user = "antoine.lefevre@esantepdl.mssante.fr";
 
     // First connection: password, then the set-up of the application channel.
@@ -262,7 +263,7 @@ async fn email_otp_first_connection_then_login() {
     let sink = SmtpSink::start();
     let (_sandbox, gw) = start(&sink);
     let b = Browser::start().await;
-    let mut shots = Shots::new("email_otp_first_connection_then_login");
+    let mut shots = Shots::new("email_otp_first_connection_then_login", &b);
     let user = "adrien.malosse27@esantepdl.mssante.fr";
     let contact = "adrien.perso@exemple.fr";
 
@@ -386,7 +387,7 @@ async fn forgotten_password_by_emailed_link() {
         ),
     );
     let b = Browser::start().await;
-    let mut shots = Shots::new("forgotten_password_by_emailed_link");
+    let mut shots = Shots::new("forgotten_password_by_emailed_link", &b);
     let user = "camille.bernard@esantepdl.mssante.fr";
     let contact = "camille.perso@exemple.fr";
     let new_password = "Nouveau-Secret-2026!";
@@ -552,7 +553,7 @@ async fn smtp_sink_decodes_real_mail() {
 async fn webdriver_drives_chromium() {
     let sandbox = common::start_sandbox();
     let b = Browser::start().await;
-    let mut shots = Shots::new("webdriver_drives_chromium");
+    let mut shots = Shots::new("webdriver_drives_chromium", &b);
     b.goto(&sandbox.url("/")).await;
     assert_eq!(b.current_path().await, "/");
     assert_eq!(b.text("h1").await, "Webmail du bac à sable");

@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use http::{header, HeaderMap, HeaderValue, Method, Request};
+use http::HeaderMap;
 
 use super::context::RequestContext;
-use super::limits::{collect_capped, CollectError};
+use super::store_call;
 use super::upstream::Upstream;
 use crate::directory::{config::BackendKind, memory::MemoryBackend, Backend};
 use crate::directory::{Directory, DirectoryConfig, DirectoryError};
@@ -26,8 +26,6 @@ use crate::soap::{Element, Envelope, Fault, SoapReply, NS_ACCOUNT, NS_MAIL};
 /// configuration works from any working directory.
 const EMBEDDED_SAMPLE: &str = include_str!("../../fixtures/annuaire/sample.ldif");
 const DEFAULT_LDIF: &str = "fixtures/annuaire/sample.ldif";
-/// Largest store answer read back (NoOp / AutoComplete).
-const MAX_UPSTREAM_ANSWER: usize = 4 * 1024 * 1024;
 
 /// French reason of a batch mixing annuaire and store requests.
 pub const MIXED_BATCH_REASON: &str =
@@ -164,96 +162,14 @@ impl UpstreamCall<'_> {
     /// Sends `body` in the client's format and returns the response element, or the
     /// store's fault.
     async fn send(&self, body: Element) -> Result<Element, Fault> {
-        let mut env = Envelope {
+        let env = Envelope {
             format: self.env.format,
             context: self.env.context.clone(),
             body,
         };
-        if let Some(s) = &self.ctx.session {
-            env.set_auth_token(s.upstream_token.expose());
-        }
-        let uri = self
-            .upstream
-            .uri_for("/service/soap")
-            .map_err(|_| unavailable())?;
-        let mut req = Request::new(super::full(env.to_bytes()));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri;
-        let h = req.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(env.format.content_type()),
-        );
-        if let Ok(host) = HeaderValue::from_str(self.upstream.authority().as_str()) {
-            h.insert(header::HOST, host);
-        }
-        for v in self.headers.get_all(header::COOKIE) {
-            h.append(header::COOKIE, v.clone());
-        }
-        if let Ok(ip) = HeaderValue::from_str(&self.ctx.client_ip.to_string()) {
-            h.insert("x-forwarded-for", ip);
-        }
-        let resp = self
-            .upstream
-            .send(req, self.upstream.response_timeout)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "annuaire: store call failed");
-                unavailable()
-            })?;
-        let body = collect_capped(
-            resp.into_body(),
-            MAX_UPSTREAM_ANSWER,
-            self.upstream.response_timeout,
-        )
-        .await
-        .map_err(|e| {
-            let why = match e {
-                CollectError::TooLarge(_) => "too large",
-                CollectError::Timeout => "timeout",
-                CollectError::Client => "read error",
-            };
-            tracing::warn!(why, "annuaire: store answer unreadable");
-            unavailable()
-        })?;
-        let parsed = Envelope::parse(&body).map_err(|e| {
-            tracing::warn!(error = %e, "annuaire: store answer does not parse");
-            unavailable()
-        })?;
-        if parsed.body.name == "Fault" {
-            return Err(fault_from(&parsed.body));
-        }
-        Ok(parsed.body)
+        let token = self.ctx.session.as_ref().map(|s| &s.upstream_token);
+        store_call::send(self.upstream, env, token, self.headers, self.ctx.client_ip).await
     }
-}
-
-fn unavailable() -> Fault {
-    Fault::new(
-        "service.TEMPORARILY_UNAVAILABLE",
-        "Le serveur de messagerie est momentanément indisponible",
-    )
-    .receiver()
-}
-
-/// The code and reason of a store fault (XML `Detail/Error/Code` or JSON `Detail.Error.Code`).
-fn fault_from(f: &Element) -> Fault {
-    let all = f.walk();
-    let code = all
-        .iter()
-        .find(|e| e.name == "Error")
-        .and_then(|e| e.attr("Code"))
-        .unwrap_or("service.FAILURE")
-        .to_owned();
-    let reason = all
-        .iter()
-        .find_map(|e| match e.name.as_str() {
-            "Reason" => e.attr("Text"),
-            "faultstring" => Some(e.text()),
-            _ => None,
-        })
-        .unwrap_or("erreur du serveur de messagerie")
-        .to_owned();
-    Fault::new(code, reason)
 }
 
 /// Shared handle stored in `AppState`.
@@ -302,7 +218,7 @@ mod tests {
         for format in [Format::Json, Format::Soap12, Format::Soap11] {
             let reply = f.reply(format);
             let parsed = Envelope::parse(&reply.body).unwrap();
-            let back = fault_from(&parsed.body);
+            let back = store_call::fault_from(&parsed.body);
             assert_eq!(
                 (back.code.as_str(), back.reason.as_str()),
                 ("service.AUTH_EXPIRED", "expired"),

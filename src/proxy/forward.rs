@@ -56,6 +56,7 @@ async fn proxy(
     parts.uri =
         session_gate::upstream_headers(&mut parts.headers, &parts.uri, ctx.session.as_ref());
     let is_soap = matches!(ctx.surface, Surface::Soap | Surface::AdminSoap);
+
     match &ctx.session {
         // SOAP bodies may name the session in their header, or log in: decided after parsing.
         None if !is_soap => {
@@ -69,6 +70,7 @@ async fn proxy(
             if let Err(e) = state.auth.sessions().touch(s.id.expose(), &s.session).await {
                 tracing::warn!(error = %e, "session activity not recorded");
             }
+            session_in_use(&ctx, state).await;
         }
         _ => {}
     }
@@ -212,7 +214,7 @@ async fn soap_step(
     };
     let mut env_changed = false;
     match soap_auth::step(&mut env, &mut env_changed, ctx, headers, &state.auth).await {
-        AuthStep::Continue => {}
+        AuthStep::Continue => session_in_use(ctx, state).await,
         AuthStep::Answer(reply) => {
             telemetry::record_policy_decision(if reply.status >= 400 {
                 "refuse"
@@ -232,6 +234,16 @@ async fn soap_step(
         SoapAction::Forward => SoapStep::Forward(bytes, long_poll),
         SoapAction::ForwardRewritten(new) => SoapStep::Forward(Bytes::from(new), long_poll),
         SoapAction::Answer(reply) => SoapStep::Answer(reply),
+    }
+}
+
+/// Work due once a user's session is in use: the "Échanges Patients" set-up (M5).
+async fn session_in_use(ctx: &RequestContext, state: &AppState) {
+    if let Some(s) = &ctx.session {
+        state
+            .patients
+            .ensure_in_background(&state.upstream, s.user(), &s.upstream_token, ctx.client_ip)
+            .await;
     }
 }
 

@@ -9,9 +9,11 @@ pub mod headers;
 pub mod identity;
 pub mod limits;
 pub mod path;
+pub mod patients_setup;
 pub mod session_gate;
 pub mod soap_auth;
 pub mod soap_pipeline;
+pub mod store_call;
 pub mod uploads;
 pub mod upstream;
 

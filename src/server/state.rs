@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::policy::{Policy, TrustStore};
 use crate::proxy::directory_hook::DirectoryHook;
 use crate::proxy::identity::IdentityResolver;
+use crate::proxy::patients_setup::PatientsSetup;
 use crate::proxy::uploads::UploadRecords;
 use crate::proxy::upstream::Upstream;
 use ipnet::IpNet;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub directory: Option<Arc<DirectoryHook>>,
     /// Portal, sessions and the SOAP two-factor protocol (A1-A10).
     pub auth: AuthServices,
+    /// "Échanges Patients" folder and rule, set up at a user's first session (M5).
+    pub patients: PatientsSetup,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
         }));
         Ok(AppState {
             auth,
+            patients: PatientsSetup::default(),
             trusted_proxies: config.trusted_proxy_nets(),
             config: Arc::new(config),
             upstream,

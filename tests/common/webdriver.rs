@@ -43,6 +43,7 @@ pub struct Browser {
     port: u16,
     session: String,
     http: reqwest::Client,
+    failure_shot: std::sync::Mutex<Option<std::path::PathBuf>>,
     _profile: tempfile::TempDir,
     _logs: tempfile::TempDir,
 }
@@ -166,6 +167,7 @@ impl Browser {
             port,
             session,
             http,
+            failure_shot: std::sync::Mutex::new(None),
             _profile: profile,
             _logs: logs,
         }
@@ -279,11 +281,12 @@ impl Browser {
                 }
                 Err(e) => {
                     if Instant::now() >= deadline {
-                        panic!(
+                        let msg = format!(
                             "no element {css:?} on {} ({e}); page text:\n{}",
                             self.current_url().await,
                             self.body_text().await
                         );
+                        self.fail(msg).await;
                     }
                 }
             }
@@ -375,11 +378,31 @@ impl Browser {
         .await
     }
 
-    /// Saves a PNG screenshot of the viewport (directories created).
+    /// Saves a PNG screenshot of the whole page (DevTools `Page.captureScreenshot`
+    /// beyond the viewport; the W3C viewport screenshot if that is refused).
+    /// Directories are created.
     pub async fn screenshot(&self, path: &Path) {
-        let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let full = self
+            .try_call(
+                reqwest::Method::POST,
+                "/goog/cdp/execute",
+                json!({"cmd": "Page.captureScreenshot",
+                       "params": {"format": "png", "captureBeyondViewport": true}}),
+            )
+            .await
+            .ok()
+            .and_then(|v| v["data"].as_str().map(str::to_string));
+        let b64 = match full {
+            Some(b) => b,
+            None => self
+                .call(reqwest::Method::GET, "/screenshot", None)
+                .await
+                .as_str()
+                .expect("screenshot base64")
+                .to_string(),
+        };
         let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().expect("screenshot base64"))
+            .decode(b64)
             .expect("screenshot decodes");
         assert!(png.starts_with(b"\x89PNG"), "screenshot is a PNG");
         if let Some(d) = path.parent() {
@@ -407,6 +430,24 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Where [`Browser::fail`] saves the page it failed on.
+    pub fn set_failure_screenshot(&self, path: &Path) {
+        *self.failure_shot.lock().unwrap() = Some(path.to_path_buf());
+    }
+
+    /// Panics with `msg`, after saving a screenshot of the current page (if a
+    /// path was set) and naming it in the message.
+    pub async fn fail(&self, msg: String) -> ! {
+        let path = self.failure_shot.lock().unwrap().clone();
+        match path {
+            Some(p) => {
+                self.screenshot(&p).await;
+                panic!("{msg}\nscreenshot: {}", p.display())
+            }
+            None => panic!("{msg}"),
+        }
+    }
+
     /// Polls until the current URL's path satisfies `pred`; panics with the page text.
     pub async fn wait_path(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -416,11 +457,12 @@ impl Browser {
                 return p;
             }
             if Instant::now() >= deadline {
-                panic!(
+                let msg = format!(
                     "expected {what}, still at {}; page text:\n{}",
                     self.current_url().await,
                     self.body_text().await
                 );
+                self.fail(msg).await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -435,13 +477,31 @@ impl Browser {
                 return t;
             }
             if Instant::now() >= deadline {
-                panic!(
+                let msg = format!(
                     "page {} never showed {needle:?}; text:\n{t}",
                     self.current_url().await
                 );
+                self.fail(msg).await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Makes Chromium refuse requests to URLs matching the patterns (`*` wildcards),
+    /// through the DevTools protocol (chromedriver's `goog/cdp/execute`).
+    pub async fn block_urls(&self, patterns: &[&str]) {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Network.enable", "params": {}})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Network.setBlockedURLs", "params": {"urls": patterns}})),
+        )
+        .await;
     }
 
     /// Deletes the session (also done on drop).

@@ -285,3 +285,66 @@ fn no_good_whitelist_no_gateway() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("policy.whitelist_source"), "{err}");
 }
+
+/// The folders under Inbox named "Échanges Patients" and the rules filing patient mail,
+/// read straight from the store.
+async fn patients_setup_counts(sb: &SandboxProcess) -> (usize, usize) {
+    let token = store_token(&sb.url(""), USER, SANDBOX_PASSWORD).await;
+    let folders = post(
+        &sb.url("/service/soap"),
+        json(
+            &token,
+            r#"{"GetFolderRequest":{"_jsns":"urn:zimbraMail","folder":{"l":"2"}}}"#,
+        ),
+    )
+    .await
+    .1;
+    let rules = post(
+        &sb.url("/service/soap"),
+        json(
+            &token,
+            r#"{"GetFilterRulesRequest":{"_jsns":"urn:zimbraMail"}}"#,
+        ),
+    )
+    .await
+    .1;
+    (
+        folders.matches("\"Échanges Patients\"").count(),
+        rules.matches("@patient.mssante.fr").count(),
+    )
+}
+
+#[tokio::test]
+async fn first_session_creates_the_patients_folder_and_rule_once() {
+    let sb = start_sandbox();
+    assert_eq!(patients_setup_counts(&sb).await, (0, 0));
+    // Two gateways with their own state: two "first" sessions of the same user.
+    for round in 0..2 {
+        let gw = start_gateway(&sb.url(""), "");
+        let token = login(&gw).await;
+        let (status, _) = post(
+            &gw.url("/service/soap"),
+            json(
+                &token,
+                r#"{"GetInfoRequest":{"_jsns":"urn:zimbraAccount","sections":"mbox"}}"#,
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let counts = patients_setup_counts(&sb).await;
+            if counts == (1, 1) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: folder/rule counts {counts:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    // Settled: still one folder and one rule after the second session.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(patients_setup_counts(&sb).await, (1, 1));
+}
