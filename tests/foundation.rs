@@ -790,7 +790,12 @@ async fn demo_prints_accounts_and_serves() {
     assert_eq!(found[1], "Demo-Pass-1");
     let base = format!("http://{}", found[0].trim_end_matches('/'));
     // The webmail needs a gateway session: a browser goes to the portal's login page.
-    let r = client().get(format!("{base}/")).send().await.unwrap();
+    let r = client()
+        .get(format!("{base}/"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "/connexion?retour=%2F");
     let r = client()

@@ -181,6 +181,29 @@ impl Config {
         if auth.session.insecure_loopback_demo && !s.listen.ip().is_loopback() {
             e.push("auth.session.insecure_loopback_demo: only on a loopback address".into());
         }
+        if auth.reset.admin_credentials_file.is_some() && self.upstream.admin_url.is_none() {
+            e.push(
+                "auth.reset.admin_credentials_file: needs upstream.admin_url (password resets \
+                 set the new password on the store's admin SOAP service)"
+                    .into(),
+            );
+        }
+        let mail_host_local = auth.mail.host == "localhost"
+            || auth
+                .mail
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if auth.mail.security == crate::mail::SmtpSecurity::None && !mail_host_local {
+            e.push(format!(
+                "auth.mail.security: \"none\" sends codes in clear; only for a relay on loopback, \
+                 not {}",
+                auth.mail.host
+            ));
+        }
+        if !matches!(auth.totp.digits, 6 | 8) {
+            e.push("auth.totp.digits: 6 or 8".into());
+        }
         if let Some(u) = &self.upstream.admin_url {
             if !matches!(url::Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
                 e.push(format!("upstream.admin_url: {u:?} is not an http(s) URL"));

@@ -61,8 +61,7 @@ const REFERENCE: &[(&str, &str)] = &[
     ("directory.ldif_file", "LDIF file loaded by the ldif backend."),
     ("directory.url", "LDAP server: ldap://host:port or ldaps://host:port."),
     ("directory.bind_dn", "Service account DN; unset = anonymous bind."),
-    ("directory.bind_password", "Bind password inline; prefer bind_password_file."),
-    ("directory.bind_password_file", "File holding the bind password (trailing newline ignored)."),
+    ("directory.bind_password_file", "File holding the bind password (read at start, trailing newline ignored)."),
     ("directory.base_dn", "Search base (the importer's default too)."),
     ("directory.ca_file", "PEM CA that signed the LDAP server certificate (ldaps/StartTLS); system roots otherwise."),
     ("directory.starttls", "Upgrade an ldap:// connection with StartTLS."),
@@ -148,7 +147,7 @@ const REFERENCE: &[(&str, &str)] = &[
     ("auth.store.redis_timeout_ms", "Milliseconds allowed to connect and for each Redis command; past it the login is refused (fail closed)."),
     ("auth.mail.host", "SMTP relay host name (codes and links)."),
     ("auth.mail.port", "SMTP relay port."),
-    ("auth.mail.security", "starttls (required, not opportunistic), tls (TLS from the first byte, port 465) or none (loopback relay only)."),
+    ("auth.mail.security", "starttls (required, not opportunistic), tls (TLS from the first byte, port 465) or none (no TLS: for a relay on loopback only)."),
     ("auth.mail.credentials_file", "File holding username:password for SMTP AUTH; unset: no authentication."),
     ("auth.mail.from", "Sender address of notification mail."),
     ("auth.mail.timeout_secs", "SMTP connection and command timeout, seconds."),
@@ -159,7 +158,8 @@ pub fn render_reference() -> String {
     let defaults = toml::Value::try_from(Config::default()).expect("default config serializes");
     let mut out = String::from(
         "# mssante-gateway configuration reference (defaults shown).\n\
-         # Every key can also be set as GATEWAY_<SECTION>__<KEY>; any secret `x` as `x_file`.\n",
+         # Every key can also be set as GATEWAY_<SECTION>__<KEY> (e.g. GATEWAY_AUTH__STORE__REDIS_URL);\n\
+         # any secret `x` as `x_file`, a file holding it.\n",
     );
     // A TOML table header may appear only once, so each table's keys are printed
     // together, tables in the order of their first key.

@@ -40,10 +40,9 @@ pub struct DirectoryConfig {
     pub url: String,
     /// Service account DN; none = anonymous bind. Default none.
     pub bind_dn: Option<String>,
-    /// Bind password inline (prefer `bind_password_file`). Default none.
+    /// Bind password; give it as `bind_password_file` (the configuration loader reads
+    /// the file). Default none.
     pub bind_password: Option<Secret>,
-    /// File holding the bind password (trailing newline ignored). Default none.
-    pub bind_password_file: Option<PathBuf>,
     /// Search base. Default `ou=annuaire,dc=mssante,dc=fr` (same as the importer).
     pub base_dn: String,
     /// PEM file of the CA that signed the LDAP server certificate (ldaps/StartTLS).
@@ -88,7 +87,6 @@ impl Default for DirectoryConfig {
             url: "ldap://127.0.0.1:389".into(),
             bind_dn: None,
             bind_password: None,
-            bind_password_file: None,
             base_dn: crate::directory::import::DEFAULT_BASE_DN.into(),
             ca_file: None,
             starttls: false,
@@ -105,22 +103,6 @@ impl Default for DirectoryConfig {
             cache_stale_s: 3600,
             cache_capacity: 10_000,
             attributes: AttributeMap::default(),
-        }
-    }
-}
-
-impl DirectoryConfig {
-    /// The bind password from `bind_password` or `bind_password_file`.
-    pub fn resolve_password(&self) -> std::io::Result<Option<Secret>> {
-        if let Some(p) = &self.bind_password {
-            return Ok(Some(p.clone()));
-        }
-        match &self.bind_password_file {
-            Some(path) => {
-                let s = std::fs::read_to_string(path)?;
-                Ok(Some(Secret::new(s.trim_end_matches(['\r', '\n']))))
-            }
-            None => Ok(None),
         }
     }
 }

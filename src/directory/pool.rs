@@ -69,9 +69,7 @@ impl Drop for PooledLdap<'_> {
 
 impl LdapPool {
     pub fn new(cfg: &DirectoryConfig) -> Result<Self, DirectoryError> {
-        let password = cfg
-            .resolve_password()
-            .map_err(|e| DirectoryError::Config(format!("bind_password_file: {e}")))?;
+        let password = cfg.bind_password.clone();
         let tls = match &cfg.ca_file {
             Some(path) => Some(tls_config(path)?),
             None => None,

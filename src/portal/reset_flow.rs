@@ -84,12 +84,13 @@ fn plausible_token(t: &str) -> bool {
 }
 
 fn forgot_page(
+    req: &Request<Bytes>,
     st: &PortalState,
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
 ) -> Response<Bytes> {
-    let (token, cookie) = st.double_submit();
+    let (token, cookie) = st.double_submit(req);
     html(
         status,
         pages::forgot(&st.ctx(false), &token, notice, error),
@@ -97,11 +98,11 @@ fn forgot_page(
     )
 }
 
-pub(super) fn forgot_get(st: &PortalState) -> Response<Bytes> {
+pub(super) fn forgot_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
     if !available(st) {
         return st.error(StatusCode::SERVICE_UNAVAILABLE, RESET_UNAVAILABLE);
     }
-    forgot_page(st, StatusCode::OK, None, None)
+    forgot_page(req, st, StatusCode::OK, None, None)
 }
 
 pub(super) async fn forgot_post(
@@ -135,7 +136,7 @@ pub(super) async fn forgot_post(
     }
     // Same page, same minimum time, whatever happened above.
     st.regulator.uniform_delay(started).await;
-    forgot_page(st, StatusCode::OK, Some(pages::FORGOT_SENT), None)
+    forgot_page(req, st, StatusCode::OK, Some(pages::FORGOT_SENT), None)
 }
 
 /// Issues a link when the email matches and sends it in the background. Nothing
@@ -202,13 +203,14 @@ async fn contact_of(st: &PortalState, user: &str) -> Option<String> {
 }
 
 fn new_password_page(
+    req: &Request<Bytes>,
     st: &PortalState,
     status: StatusCode,
     link_token: &str,
     user: &str,
     error: Option<&str>,
 ) -> Response<Bytes> {
-    let (token, cookie) = st.double_submit();
+    let (token, cookie) = st.double_submit(req);
     html(
         status,
         pages::new_password(&st.ctx(false), &token, link_token, user, error),
@@ -234,7 +236,7 @@ pub(super) async fn new_password_get(req: &Request<Bytes>, st: &PortalState) -> 
     }
     let link_token = BearerToken::new(super::router::query_param(req, "jeton").unwrap_or_default());
     match peek(st, link_token.expose()).await {
-        Ok(user) => new_password_page(st, StatusCode::OK, link_token.expose(), &user, None),
+        Ok(user) => new_password_page(req, st, StatusCode::OK, link_token.expose(), &user, None),
         Err(r) => r,
     }
 }
@@ -260,6 +262,7 @@ pub(super) async fn new_password_post(
     };
     if let Err(msg) = forms::check_new_password(&form.password, &form.confirmation) {
         return new_password_page(
+            req,
             st,
             StatusCode::BAD_REQUEST,
             link_token.expose(),
@@ -296,6 +299,7 @@ pub(super) async fn new_password_post(
             UpstreamError::Fault { code, .. } if code.starts_with("account.") => {
                 tracing::info!(%code, "reset: store refused the new password");
                 new_password_page(
+                    req,
                     st,
                     StatusCode::BAD_REQUEST,
                     link_token.expose(),

@@ -103,24 +103,34 @@ impl PortalState {
         })
     }
 
-    /// A fresh double-submit CSRF value and the cookie carrying it (pages shown
-    /// before any session: login, forgotten password, new password).
-    pub(super) fn double_submit(&self) -> (String, String) {
-        let token = csrf::double_submit_issue(self.factor.durable.data_key());
+    /// The double-submit CSRF value and the cookie carrying it (pages shown before any
+    /// session: login, forgotten password, new password). The browser's current value is
+    /// kept when it is one of ours: a second tab, or a page loaded again behind the
+    /// user's back (a favicon request redirected to the login page), must not make the
+    /// form already on screen stale.
+    pub(super) fn double_submit(&self, req: &Request<Bytes>) -> (String, String) {
+        let key = self.factor.durable.data_key();
+        let token = match cookie(req.headers(), self.csrf_cookie_name()) {
+            Some(c) if csrf::double_submit_verify(key, Some(c), c) => c.to_string(),
+            _ => csrf::double_submit_issue(key),
+        };
         let cookie = csrf::double_submit_cookie(&token, self.demo());
         (token, cookie)
     }
 
-    /// The form's double-submit value matches the cookie and our signature.
-    pub(super) fn double_submit_ok(&self, req: &Request<Bytes>, form_value: &str) -> bool {
-        let name = if self.demo() {
+    fn csrf_cookie_name(&self) -> &'static str {
+        if self.demo() {
             csrf::CSRF_COOKIE_DEMO
         } else {
             csrf::CSRF_COOKIE_SECURE
-        };
+        }
+    }
+
+    /// The form's double-submit value matches the cookie and our signature.
+    pub(super) fn double_submit_ok(&self, req: &Request<Bytes>, form_value: &str) -> bool {
         csrf::double_submit_verify(
             self.factor.durable.data_key(),
-            cookie(req.headers(), name),
+            cookie(req.headers(), self.csrf_cookie_name()),
             form_value,
         )
     }
@@ -149,7 +159,7 @@ pub async fn handle(req: Request<Bytes>, client_ip: IpAddr, st: &PortalState) ->
         (Method::GET, paths::OTP_SETUP) => setup_get(&req, st).await,
         (Method::POST, paths::OTP_SETUP) => setup_post(&req, st).await,
         (Method::POST, paths::OTP_TEST) => setup_test(&req, client_ip, st).await,
-        (Method::GET, paths::FORGOT) => reset_flow::forgot_get(st),
+        (Method::GET, paths::FORGOT) => reset_flow::forgot_get(&req, st),
         (Method::POST, paths::FORGOT) => reset_flow::forgot_post(&req, client_ip, st).await,
         (Method::GET, paths::NEW_PASSWORD) => reset_flow::new_password_get(&req, st).await,
         (Method::POST, paths::NEW_PASSWORD) => {
@@ -178,7 +188,7 @@ fn login_page(
     err: Option<&str>,
     status: StatusCode,
 ) -> Response<Bytes> {
-    let (token, csrf_cookie) = st.double_submit();
+    let (token, csrf_cookie) = st.double_submit(req);
     let return_to = query_param(req, "retour").unwrap_or_default();
     // Only fixed messages, chosen by a code: nothing from the URL is reflected.
     let notice = match query_param(req, "info").as_deref() {

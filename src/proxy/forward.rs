@@ -64,6 +64,7 @@ async fn proxy(
                 ctx.surface,
                 &parts.method,
                 &parts.uri,
+                &parts.headers,
             ))
         }
         Some(s) if !is_soap => {

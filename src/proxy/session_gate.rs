@@ -88,17 +88,37 @@ pub fn upstream_headers(
     uri
 }
 
+/// A top-level page load: `Sec-Fetch-Mode: navigate` where the browser sends it,
+/// else an `Accept` asking for HTML.
+fn is_page_load(headers: &HeaderMap) -> bool {
+    if let Some(mode) = headers.get("sec-fetch-mode") {
+        return mode.as_bytes() == b"navigate";
+    }
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
 /// The webmail's own logout link (`/?loginOp=logout`) ends the gateway session.
 pub fn is_webmail_logout(uri: &Uri) -> bool {
     url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .any(|(k, v)| k == "loginOp" && v == "logout")
 }
 
-/// Answer to a request without a session. Browser navigations go to the login
-/// page and come back afterwards; anything else gets a 401 the client can show.
-pub fn unauthenticated(surface: Surface, method: &Method, uri: &Uri) -> Response<Body> {
+/// Answer to a request without a session. Browser page loads go to the login page
+/// and come back afterwards; anything else (scripts, images, the favicon a browser
+/// fetches by itself, API clients) gets a 401, so background requests never load the
+/// login page behind the user's back.
+pub fn unauthenticated(
+    surface: Surface,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response<Body> {
     let navigation = matches!(*method, Method::GET | Method::HEAD)
-        && matches!(surface, Surface::Static | Surface::Rest);
+        && matches!(surface, Surface::Static | Surface::Rest)
+        && is_page_load(headers);
     let mut resp = if navigation {
         let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let target = format!(
@@ -148,15 +168,24 @@ mod tests {
     #[test]
     fn navigation_redirects_with_return_path_other_requests_get_401() {
         let uri: Uri = "/h/search?q=a%20b".parse().unwrap();
-        let r = unauthenticated(Surface::Static, &Method::GET, &uri);
+        let mut page = HeaderMap::new();
+        page.insert(http::header::ACCEPT, HeaderValue::from_static("text/html,*/*"));
+        let r = unauthenticated(Surface::Static, &Method::GET, &uri, &page);
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(
             r.headers()[LOCATION],
             "/connexion?retour=%2Fh%2Fsearch%3Fq%3Da%2520b"
         );
-        let r = unauthenticated(Surface::Upload, &Method::POST, &uri);
+        let mut favicon = HeaderMap::new();
+        favicon.insert("sec-fetch-mode", HeaderValue::from_static("no-cors"));
+        favicon.insert(http::header::ACCEPT, HeaderValue::from_static("text/html"));
+        let r = unauthenticated(Surface::Static, &Method::GET, &uri, &favicon);
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let r = unauthenticated(Surface::Dav, &Method::GET, &uri);
+        let r = unauthenticated(Surface::Static, &Method::GET, &uri, &HeaderMap::new());
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = unauthenticated(Surface::Upload, &Method::POST, &uri, &page);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = unauthenticated(Surface::Dav, &Method::GET, &uri, &page);
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
 
