@@ -4,7 +4,9 @@
 //!   real binary (`annuaire import`), loaded with `slapadd` under the shipped schema, and
 //!   every query is answered identically by the LDAP backend and by the in-memory one;
 //! * injection attempts, LDAP down and back (stale answers, French fault, recovery),
-//!   slow LDAP (SIGSTOP: operation timeout honoured).
+//!   slow LDAP (SIGSTOP: operation timeout honoured);
+//! * TLS: `ldaps://` and StartTLS with a private CA (made by `openssl` at test time),
+//!   refusal without the CA and of StartTLS against a server without TLS.
 //!
 //! Queries go through `Annuaire::ask`: through the real gateway binary (`serve`, in front
 //! of the sandbox store, `[directory]` pointed at the test slapd) with a gateway token
@@ -59,20 +61,119 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A private CA and a server certificate for `127.0.0.1` / `localhost` signed by it
+/// (PEM files), made with the `openssl` command line.
+struct TestPki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TestPki {
+    fn generate(dir: &Path) -> TestPki {
+        let openssl = require("openssl", "openssl");
+        let run = |args: &[&str]| {
+            let out = Command::new(&openssl)
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        // The CA: self-signed, `basicConstraints CA:TRUE` from openssl's default v3_ca.
+        run(&[
+            &["req", "-x509", "-days", "2"][..],
+            &ec[..],
+            &["-keyout", "ca.key", "-out", "ca.pem"][..],
+            &["-subj", "/CN=mssante-gateway test LDAP CA"][..],
+        ]
+        .concat());
+        // The server: a leaf certificate for the loopback address the gateway dials.
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints = critical, CA:FALSE\n\
+             keyUsage = critical, digitalSignature\n\
+             extendedKeyUsage = serverAuth\n\
+             subjectAltName = IP:127.0.0.1, DNS:localhost\n",
+        )
+        .unwrap();
+        run(&[
+            &["req", "-new"][..],
+            &ec[..],
+            &["-keyout", "server.key", "-out", "server.csr"][..],
+            &["-subj", "/CN=localhost"][..],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        TestPki {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        }
+    }
+}
+
 /// A private slapd (mdb, shipped schema) on a free loopback port; killed on drop.
+/// With TLS it also listens for `ldaps://` on a second port, answers StartTLS on the
+/// plain one, and refuses every operation outside TLS (`security tls=1`).
 struct Slapd {
     dir: tempfile::TempDir,
     port: u16,
+    ldaps_port: Option<u16>,
     child: Option<Child>,
 }
 
 impl Slapd {
     /// Creates the database with `slapadd` (fast bulk load) and starts the server.
+    fn with_data(ldif_files: &[&Path]) -> Slapd {
+        Slapd::with_data_tls(ldif_files, None)
+    }
+
+    /// [`Slapd::with_data`], with TLS from `tls` when given.
     /// Fewer indexes than `deploy/ldap/indexes.ldif`: substring indexes on every folded
     /// attribute take slapadd from ~12 s to ~60 s for 50k entries on 2 cores.
-    fn with_data(ldif_files: &[&Path]) -> Slapd {
+    fn with_data_tls(ldif_files: &[&Path], tls: Option<&TestPki>) -> Slapd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db")).unwrap();
+        let tls_conf = match tls {
+            Some(pki) => format!(
+                "TLSCACertificateFile {}\n\
+                 TLSCertificateFile {}\n\
+                 TLSCertificateKeyFile {}\n\
+                 security tls=1\n",
+                pki.ca.display(),
+                pki.cert.display(),
+                pki.key.display()
+            ),
+            None => String::new(),
+        };
         let conf = format!(
             "include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
@@ -82,6 +183,7 @@ impl Slapd {
              argsfile {d}/slapd.args\n\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
+             {tls_conf}\
              database mdb\n\
              maxsize 4294967296\n\
              suffix \"{SUFFIX}\"\n\
@@ -122,6 +224,7 @@ impl Slapd {
         let mut s = Slapd {
             dir,
             port: free_port(),
+            ldaps_port: tls.map(|_| free_port()),
             child: None,
         };
         s.start();
@@ -132,11 +235,23 @@ impl Slapd {
         format!("ldap://127.0.0.1:{}", self.port)
     }
 
+    /// The `ldaps://` listener (TLS only).
+    fn ldaps_url(&self) -> String {
+        format!(
+            "ldaps://127.0.0.1:{}",
+            self.ldaps_port.expect("slapd with TLS")
+        )
+    }
+
     fn start(&mut self) {
         let slapd = require("slapd", "slapd");
+        let mut listeners = format!("{}/", self.url());
+        if self.ldaps_port.is_some() {
+            listeners += &format!(" {}/", self.ldaps_url());
+        }
         let child = Command::new(slapd)
             .arg("-h")
-            .arg(format!("{}/", self.url()))
+            .arg(listeners)
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
             .args(["-d", "0"])
@@ -146,13 +261,14 @@ impl Slapd {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "slapd did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        for port in std::iter::once(self.port).chain(self.ldaps_port) {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "slapd did not start on port {port}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 
@@ -977,4 +1093,129 @@ async fn gateway_answers_from_the_annuaire() {
     );
     // Nothing reached the store (`/sandbox/stats` does not count itself).
     assert_eq!(after, before);
+}
+
+/// The gateway's log (stderr) once it contains `needle`; panics after 5 s.
+async fn log_containing(gw: &GatewayProcess, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = gw.proc.stderr();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway log lacks {needle:?}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// TLS to the annuaire against a real slapd with a private CA (certificates made by
+/// `openssl` at test time): `ldaps://` and StartTLS with `ca_file` answer lookups; without
+/// the CA (system roots) the certificate is refused and the client gets the
+/// "annuaire indisponible" fault, never a plaintext fallback; `starttls = true` against a
+/// server without TLS is refused too. The TLS slapd refuses operations outside TLS
+/// (`security tls=1`), so the StartTLS answers prove the upgrade really happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_ldaps_and_starttls_with_private_ca() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(work.path());
+    let sample = repo().join("fixtures/annuaire/sample.ldif");
+    let slapd = Slapd::with_data_tls(&[&sample], Some(&pki));
+    let sb = start_sandbox();
+    let want = "beatrice.sanchez@pharmacien.mssante.fr".to_string();
+    let quick = |url: &str| DirectoryConfig {
+        connect_timeout_ms: 1000,
+        operation_timeout_ms: 2000,
+        ..ldap_config(url)
+    };
+
+    // ldaps:// with the private CA, then StartTLS on the plain port with the same CA.
+    let ldaps = DirectoryConfig {
+        ca_file: Some(pki.ca.clone()),
+        ..quick(&slapd.ldaps_url())
+    };
+    let starttls = DirectoryConfig {
+        ca_file: Some(pki.ca.clone()),
+        starttls: true,
+        ..quick(&slapd.url())
+    };
+    for (what, cfg) in [("ldaps", &ldaps), ("StartTLS", &starttls)] {
+        let gw = Gateway::start(&sb, cfg).await;
+        let r = gw
+            .ask_in(&autocomplete_gal("sanchez"), Format::Json)
+            .await
+            .unwrap_or_else(|f| panic!("{what}: {f:?}\n{}", gw.gw.proc.stderr()));
+        assert!(emails(&r).contains(&want), "{what}: {:?}", emails(&r));
+        let r = gw
+            .ask_in(
+                &search_gal(&[("workCity", "eq", "Nice")], false),
+                Format::Soap12,
+            )
+            .await
+            .unwrap_or_else(|f| panic!("{what}: {f:?}"));
+        assert!(emails(&r).contains(&want), "{what}: {:?}", emails(&r));
+    }
+
+    // Refused: the annuaire fault for the client, the reason in the gateway's log.
+    async fn refused(sb: &SandboxProcess, cfg: &DirectoryConfig, log_needle: &str) -> String {
+        let gw = Gateway::start(sb, cfg).await;
+        let fault = gw
+            .ask_in(&autocomplete_gal("sanchez"), Format::Json)
+            .await
+            .expect_err("lookup must fail");
+        assert_eq!(fault.code, "service.TEMPORARILY_UNAVAILABLE");
+        assert_eq!(fault.reason, UNAVAILABLE_REASON);
+        let log = log_containing(&gw.gw, log_needle).await;
+        let line = log.lines().find(|l| l.contains(log_needle)).unwrap();
+        println!("refused as expected: {line}");
+        line.to_string()
+    }
+    // ldaps:// without the CA: the system roots do not know it.
+    let log = refused(
+        &sb,
+        &quick(&slapd.ldaps_url()),
+        "annuaire: recherche impossible",
+    )
+    .await;
+    assert!(
+        log.contains("UnknownIssuer") || log.contains("invalid peer certificate"),
+        "no TLS error logged: {log}"
+    );
+    // StartTLS without the CA: same refusal, not a plaintext session.
+    let log = refused(
+        &sb,
+        &DirectoryConfig {
+            starttls: true,
+            ..quick(&slapd.url())
+        },
+        "annuaire: recherche impossible",
+    )
+    .await;
+    assert!(
+        log.contains("UnknownIssuer") || log.contains("invalid peer certificate"),
+        "no TLS error logged: {log}"
+    );
+    // Plain ldap:// against this server: slapd refuses operations outside TLS, which is
+    // what makes the StartTLS success above meaningful.
+    let log = refused(&sb, &quick(&slapd.url()), "annuaire: recherche impossible").await;
+    assert!(log.contains("onfidentiality"), "{log}");
+
+    // `starttls = true` against a server without TLS: refused, not used in clear.
+    let plain = Slapd::with_data(&[]);
+    let log = refused(
+        &sb,
+        &DirectoryConfig {
+            ca_file: Some(pki.ca.clone()),
+            starttls: true,
+            ..quick(&plain.url())
+        },
+        "annuaire: recherche impossible",
+    )
+    .await;
+    assert!(log.contains("unsupported extended operation"), "{log}");
+    println!("TLS test: {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -348,3 +348,47 @@ async fn first_session_creates_the_patients_folder_and_rule_once() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(patients_setup_counts(&sb).await, (1, 1));
 }
+
+#[tokio::test]
+async fn an_opened_admin_path_still_needs_a_session_and_refuses_admin_login() {
+    let sb = start_sandbox();
+    let gw = start_gateway(&sb.url(""), "[paths]\nopen_admin = true\n");
+    let url = gw.url("/service/admin/soap");
+    // Admin login through the gateway would skip the second factor: refused here.
+    let admin_login = format!(
+        r#"{{"Body":{{"AuthRequest":{{"_jsns":"urn:zimbraAdmin","name":{{"_content":"{SANDBOX_ADMIN}"}},"password":{{"_content":"{SANDBOX_ADMIN_PASSWORD}"}}}}}}}}"#
+    );
+    let (_, answer) = post(&url, admin_login).await;
+    assert!(answer.contains("service.PERM_DENIED"), "{answer}");
+    // A store admin token sent by the client is stripped: no session, nothing forwarded.
+    let admin_token = {
+        let body = format!(
+            r#"{{"Body":{{"AuthRequest":{{"_jsns":"urn:zimbraAdmin","name":{{"_content":"{SANDBOX_ADMIN}"}},"password":{{"_content":"{SANDBOX_ADMIN_PASSWORD}"}}}}}}}}"#
+        );
+        let (_, a) = post(&sb.url("/service/admin/soap"), body).await;
+        let v: Value = serde_json::from_str(&a).unwrap();
+        json_text(&v["Body"]["AuthResponse"]["authToken"]).expect("admin token")
+    };
+    let modify = format!(
+        r#"{{"Body":{{"ModifyAccountRequest":{{"_jsns":"urn:zimbraAdmin","id":"x","a":[{{"n":"zimbraPrefMailForwardingAddress","_content":"{OUTSIDE}"}}]}}}}}}"#
+    );
+    let r = client()
+        .post(&url)
+        .header("Cookie", format!("ZM_ADMIN_AUTH_TOKEN={admin_token}"))
+        .body(modify.clone())
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("service.AUTH_REQUIRED"), "{text}");
+    // With a user session, admin requests that could open a way out are refused.
+    let token = login(&gw).await;
+    let (_, text) = post(&url, json(&token, &modify[8..modify.len() - 1])).await;
+    assert!(!text.contains("ModifyAccountResponse"), "{text}");
+    assert!(text.contains("Fault"), "{text}");
+    assert_eq!(
+        count(&sb, "ModifyAccountRequest").await,
+        0,
+        "reached the store"
+    );
+}
