@@ -48,11 +48,25 @@ impl Config {
         Self::load_from(Some(path), std::env::vars())
     }
 
-    /// Reads an optional TOML file and the given environment variables.
-    pub fn load_from(
+    /// One section of the file and the environment (secret files read), without the
+    /// checks of the other sections: for tools that need only that part, such as
+    /// `annuaire check`.
+    pub fn load_section<T: serde::de::DeserializeOwned>(
+        path: &Path,
+        section: &str,
+    ) -> Result<T, ConfigError> {
+        let dict = Self::raw_dict(Some(path), std::env::vars())?;
+        Figment::from(Serialized::defaults(Value::from(dict)))
+            .focus(section)
+            .extract()
+            .map_err(figment_errors)
+    }
+
+    /// File and environment merged, `*_file` secrets read.
+    fn raw_dict(
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
+    ) -> Result<Dict, ConfigError> {
         let mut dict = match path {
             Some(p) => Figment::from(Toml::file_exact(p))
                 .extract::<Dict>()
@@ -62,9 +76,19 @@ impl Config {
         sources::merge(&mut dict, sources::env_dict(env));
         let mut errors = Vec::new();
         sources::resolve_secret_files(&mut dict, "", &mut errors);
-        if !errors.is_empty() {
-            return Err(ConfigError(errors));
+        if errors.is_empty() {
+            Ok(dict)
+        } else {
+            Err(ConfigError(errors))
         }
+    }
+
+    /// Reads an optional TOML file and the given environment variables.
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let dict = Self::raw_dict(path, env)?;
         let config: Config = Figment::from(Serialized::defaults(Value::from(dict)))
             .extract_lossy()
             .map_err(figment_errors)?;

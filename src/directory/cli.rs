@@ -109,10 +109,7 @@ fn run_import(
 }
 
 fn load_config(path: &std::path::Path) -> anyhow::Result<DirectoryConfig> {
-    use figment::providers::{Format as _, Toml};
-    figment::Figment::from(Toml::file_exact(path))
-        .focus("directory")
-        .extract::<DirectoryConfig>()
+    crate::config::Config::load_section::<DirectoryConfig>(path, "directory")
         .with_context(|| format!("section [directory] de {}", path.display()))
 }
 
