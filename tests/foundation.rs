@@ -717,6 +717,7 @@ async fn uploads_over_the_limit_get_413() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "[limits]\nupload_max_bytes = 1000\n");
     let token = gateway_token(&gw, USER).await;
+    settle_first_session(&gw, &sb, &token).await;
     let before = sb.received().await;
     let raw = format!(
         "POST /service/upload?fmt=raw HTTP/1.1\r\nHost: a\r\nCookie: ZM_AUTH_TOKEN={token}\r\nContent-Type: text/plain; name=a.txt\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}",

@@ -462,3 +462,29 @@ pub async fn store_token(store_url: &str, user: &str, password: &str) -> String 
     assert_eq!(status, 200, "direct AuthRequest for {user}: {v}");
     json_text(&v["Body"]["AuthResponse"]["authToken"]).expect("store token")
 }
+
+/// Uses the session once and waits until the store stops receiving requests: the
+/// gateway's background work at a first session ("Échanges Patients" set-up, M5)
+/// is then over, so tests can count the store's requests from here.
+pub async fn settle_first_session(gw: &GatewayProcess, sb: &SandboxProcess, token: &str) {
+    let body = format!(
+        r#"{{"Header":{{"context":{{"_jsns":"urn:zimbra","authToken":{{"_content":"{token}"}}}}}},"Body":{{"NoOpRequest":{{"_jsns":"urn:zimbraMail"}}}}}}"#
+    );
+    let (status, v) = soap_json(&gw.url("/service/soap"), &body).await;
+    assert_eq!(status, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = sb.received().await;
+    let mut stable = 0;
+    while stable < 3 {
+        assert!(Instant::now() < deadline, "the store kept receiving requests");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let now = sb.received().await;
+        // `received` counts the stats call itself: one more per poll is quiet.
+        if now <= last + 1 {
+            stable += 1;
+        } else {
+            stable = 0;
+        }
+        last = now;
+    }
+}

@@ -258,6 +258,7 @@ async fn archive_exports_refused_by_policy() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "[policy]\nexports = \"refuse\"\n");
     let token = login(&gw).await;
+    settle_first_session(&gw, &sb, &token).await;
     let before = sb.received().await;
     let r = client()
         .get(gw.url("/home/~/?fmt=tgz"))
