@@ -555,7 +555,10 @@ async fn reset_link_is_single_use_and_sets_the_password() {
         .expect("SetPasswordRequest");
     assert_eq!(
         calls[set - 2..set],
-        ["admin:AuthRequest".to_string(), "admin:GetAccountRequest".to_string()],
+        [
+            "admin:AuthRequest".to_string(),
+            "admin:GetAccountRequest".to_string()
+        ],
         "{calls:?}"
     );
     let after = &calls[set + 1..];

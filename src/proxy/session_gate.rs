@@ -169,7 +169,10 @@ mod tests {
     fn navigation_redirects_with_return_path_other_requests_get_401() {
         let uri: Uri = "/h/search?q=a%20b".parse().unwrap();
         let mut page = HeaderMap::new();
-        page.insert(http::header::ACCEPT, HeaderValue::from_static("text/html,*/*"));
+        page.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("text/html,*/*"),
+        );
         let r = unauthenticated(Surface::Static, &Method::GET, &uri, &page);
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(

@@ -476,7 +476,10 @@ pub async fn settle_first_session(gw: &GatewayProcess, sb: &SandboxProcess, toke
     let mut last = sb.received().await;
     let mut stable = 0;
     while stable < 3 {
-        assert!(Instant::now() < deadline, "the store kept receiving requests");
+        assert!(
+            Instant::now() < deadline,
+            "the store kept receiving requests"
+        );
         tokio::time::sleep(Duration::from_millis(150)).await;
         let now = sb.received().await;
         // `received` counts the stats call itself: one more per poll is quiet.
