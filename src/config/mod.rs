@@ -228,6 +228,28 @@ impl Config {
         if !matches!(auth.totp.digits, 6 | 8) {
             e.push("auth.totp.digits: 6 or 8".into());
         }
+        let d = &self.directory;
+        if d.backend == crate::directory::config::BackendKind::Ldap
+            && d.bind_password.is_some()
+            && !d.starttls
+        {
+            let host = url::Url::parse(&d.url)
+                .ok()
+                .filter(|u| u.scheme() == "ldap")
+                .and_then(|u| u.host_str().map(str::to_owned));
+            let loopback = |h: &str| {
+                h == "localhost"
+                    || h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            };
+            if let Some(h) = host.filter(|h| !loopback(h)) {
+                e.push(format!(
+                    "directory.starttls: the bind password would reach {h} in clear; \
+                     use an ldaps:// url or starttls = true"
+                ));
+            }
+        }
         if let Some(u) = &self.upstream.admin_url {
             if !matches!(url::Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
                 e.push(format!("upstream.admin_url: {u:?} is not an http(s) URL"));
@@ -318,6 +340,24 @@ mod tests {
             err.to_string().contains("auth.store.data_key_file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ldap_bind_password_never_in_clear_off_loopback() {
+        let base = "[directory]\nbackend = \"ldap\"\nbind_dn = \"cn=a\"\nbind_password = \"s\"\n";
+        let err = load(
+            &format!("{base}url = \"ldap://annuaire.example.fr\"\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("directory.starttls"), "{err}");
+        for ok in [
+            "url = \"ldaps://annuaire.example.fr\"\n",
+            "url = \"ldap://annuaire.example.fr\"\nstarttls = true\n",
+            "url = \"ldap://127.0.0.1:3389\"\n",
+        ] {
+            assert!(load(&format!("{base}{ok}"), &[]).is_ok(), "{ok}");
+        }
     }
 
     #[test]
