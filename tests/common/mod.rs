@@ -85,6 +85,9 @@ pub fn spawn_and_wait(
     let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
     let mut cmd = Command::new(BIN);
     cmd.args(args).stdout(Stdio::piped()).stderr(stderr);
+    // The child's temporary files (the demo's state directory) go where the test cleans
+    // up: the child is killed without a chance to remove them itself.
+    cmd.env("TMPDIR", dir.path());
     for (k, _) in std::env::vars() {
         if k.starts_with("GATEWAY_") {
             cmd.env_remove(k);
