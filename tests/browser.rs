@@ -11,7 +11,7 @@ mod common;
 use common::smtp::{extract_code, extract_link, SmtpSink};
 use common::webdriver::Browser;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const PASSWORD: &str = "Sandbox-2026!";
 
@@ -41,28 +41,6 @@ impl Shots {
         b.screenshot(&self.dir.join(format!("{:02}-{name}.png", self.n)))
             .await;
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// The TOTP code an authenticator app would show for `secret` at `time`.
-fn totp_code(secret_base32: &str, time: u64) -> String {
-    let secret = totp_rs::Secret::try_from_base32(secret_base32.trim()).expect("base32 secret");
-    totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(secret)
-        .with_account_name("test".to_string())
-        .build()
-        .expect("totp")
-        .generate(time)
-        .to_string()
 }
 
 /// Gateway in front of a fresh sandbox, mailing through `sink`.
@@ -217,8 +195,8 @@ async fn totp_first_connection_then_login() {
         .await;
     b.wait_text("Code incorrect ou expiré.").await;
     shots.take(&b, "test-code-refuse").await;
-    let enrolled_at = now_secs();
-    let enrol_code = totp_code(&secret, enrolled_at);
+    let enrolled_at = common::unix_now();
+    let enrol_code = common::totp_at(secret.trim(), enrolled_at);
     test_code_and_continue(&b, &enrol_code, &mut shots).await;
     expect_webmail(&b, "Antoine Lefèvre", &mut shots, "webmail").await;
     logout(&b, &gw, &mut shots).await;
@@ -233,7 +211,7 @@ async fn totp_first_connection_then_login() {
         .await;
     shots.take(&b, "otp").await;
     // The step used for the set-up test is spent.
-    if now_secs() / 30 == enrolled_at / 30 {
+    if common::unix_now() / 30 == enrolled_at / 30 {
         b.type_into("input[name=\"code\"]", &enrol_code).await;
         b.click("form[action=\"/otp\"] button[type=\"submit\"]")
             .await;
@@ -241,11 +219,14 @@ async fn totp_first_connection_then_login() {
         shots.take(&b, "otp-pas-rejoue").await;
     }
     // Wait for a step after the enrolment one, as a user would.
-    while now_secs() / 30 <= enrolled_at / 30 {
+    while common::unix_now() / 30 <= enrolled_at / 30 {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    b.type_into("input[name=\"code\"]", &totp_code(&secret, now_secs()))
-        .await;
+    b.type_into(
+        "input[name=\"code\"]",
+        &common::totp_at(secret.trim(), common::unix_now()),
+    )
+    .await;
     b.click("form[action=\"/otp\"] button[type=\"submit\"]")
         .await;
     expect_webmail(&b, "Antoine Lefèvre", &mut shots, "webmail-2").await;
