@@ -862,3 +862,43 @@ async fn emailed_codes_work_for_soap_clients() {
         "emailed code reused: {v}"
     );
 }
+
+#[tokio::test]
+async fn a_session_whose_store_token_died_ends_at_the_gateway() {
+    let sb = start_sandbox();
+    let addr = sb.addr.to_string();
+    let gw = start_gateway(&sb.url(""), "");
+    let token = gateway_token(&gw, ALICE).await;
+    assert_eq!(whoami(&gw, &token).await.as_deref(), Ok(ALICE));
+    // The store restarts and forgets every token it issued.
+    drop(sb);
+    let (_store, _) = spawn_and_wait(
+        &["sandbox", "--listen", &addr],
+        &[],
+        &["sandbox listening on http://"],
+    );
+    // The first SOAP call reaches the new store, which refuses the old token…
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, v) = soap_json(&gw.url("/service/soap"), &with_token(&token, GET_INFO)).await;
+        // (502 while the gateway's pooled connections to the old store are found dead)
+        if status == 500 && fault_code(&v).starts_with("service.AUTH_") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "store never refused: {status} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // …and the gateway ended its session: a page load now goes to the login page.
+    let r = client()
+        .get(gw.url("/"))
+        .header("Cookie", format!("ZM_AUTH_TOKEN={token}"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    assert!(gw.proc.stderr().contains("session.ended_by_store"));
+}

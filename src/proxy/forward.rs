@@ -1,6 +1,6 @@
 //! Forwarding one request to the store and streaming the answer back.
 
-use super::context::RequestContext;
+use super::context::{GatewaySession, RequestContext};
 use super::error::ProxyError;
 use super::headers;
 use super::limits::{collect_capped, CollectError, LimitedBody};
@@ -174,6 +174,25 @@ async fn proxy(
     headers::strip_hop_by_hop(&mut parts.headers);
     // The store's own token cookies never reach the client (A7).
     crate::auth::session::filter_upstream_set_cookies(&mut parts.headers);
+    if let Some(s) = ctx
+        .session
+        .as_ref()
+        .filter(|_| is_soap && parts.status == 500)
+    {
+        let Some(len) = content_length(&parts.headers).filter(|l| *l <= MAX_FAULT_READ) else {
+            return Ok(Response::from_parts(
+                parts,
+                body.map_err(Into::into).boxed(),
+            ));
+        };
+        let fault = collect_capped(body, len as usize, timeout)
+            .await
+            .map_err(|_| ProxyError::UpstreamUnavailable)?;
+        if store_token_dead(&fault) {
+            end_dead_session(s, ctx.client_ip, state).await;
+        }
+        return Ok(Response::from_parts(parts, full(fault)));
+    }
     if let (Some(sent), true) = (upload_sent, parts.status.is_success()) {
         // The servlet's short answer names the new `aid`s: remember their size.
         let answer = collect_capped(body, uploads::MAX_ANSWER_BYTES, timeout)
@@ -235,6 +254,32 @@ async fn soap_step(
         SoapAction::Forward => SoapStep::Forward(bytes, long_poll),
         SoapAction::ForwardRewritten(new) => SoapStep::Forward(Bytes::from(new), long_poll),
         SoapAction::Answer(reply) => SoapStep::Answer(reply),
+    }
+}
+
+/// Store faults are small; larger 500 answers are streamed without a look.
+const MAX_FAULT_READ: u64 = 64 * 1024;
+
+/// Does this store fault say the token the gateway injected no longer works?
+fn store_token_dead(body: &[u8]) -> bool {
+    Envelope::parse(body).is_ok_and(|env| {
+        env.body.name == "Fault"
+            && matches!(
+                super::store_call::fault_from(&env.body).code.as_str(),
+                "service.AUTH_EXPIRED" | "service.AUTH_REQUIRED"
+            )
+    })
+}
+
+/// The store ended the session's token (store restart, logout elsewhere, password set by
+/// an administrator): end the gateway session too, so the next page load goes to the
+/// login page instead of a webmail that can no longer work.
+async fn end_dead_session(s: &GatewaySession, ip: std::net::IpAddr, state: &AppState) {
+    if let Ok(Some(ended)) = state.auth.sessions().revoke(s.id.expose()).await {
+        AuditEvent::new("session.ended_by_store")
+            .user(&ended.user)
+            .client_ip(ip)
+            .emit();
     }
 }
 
