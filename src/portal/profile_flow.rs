@@ -279,13 +279,8 @@ pub(super) async fn email_confirm(
         )
         .await;
     };
-    if !st
-        .regulator
-        .allow(Endpoint::Otp, &ip.to_string())
-        .await
-        .unwrap_or(false)
-    {
-        return st.error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+    if let Some(refusal) = st.otp_rate_refusal(ip).await {
+        return refusal;
     }
     match st
         .factor
@@ -494,13 +489,8 @@ pub(super) async fn otp_post(
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !st
-        .regulator
-        .allow(Endpoint::Otp, &ip.to_string())
-        .await
-        .unwrap_or(false)
-    {
-        return st.error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+    if let Some(refusal) = st.otp_rate_refusal(ip).await {
+        return refusal;
     }
     let now = st.regulator.now_ms() / 1000;
     match st

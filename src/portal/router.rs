@@ -81,6 +81,16 @@ impl PortalState {
         )
     }
 
+    /// Second-factor submissions per client address (A9): the refusal page when over.
+    pub(super) async fn otp_rate_refusal(&self, ip: IpAddr) -> Option<Response<Bytes>> {
+        let allowed = self
+            .regulator
+            .allow(Endpoint::Otp, &ip.to_string())
+            .await
+            .unwrap_or(false);
+        (!allowed).then(|| self.error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY))
+    }
+
     /// Ends every session of `user`, at the gateway and at the store; returns how many.
     pub(super) async fn end_user_sessions(&self, user: &str) -> Result<usize, StoreError> {
         let ended = self.sessions.end_all(user).await?;
@@ -365,16 +375,8 @@ async fn otp_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respons
             "La page a expiré. Veuillez recommencer la connexion.",
         );
     }
-    if !st
-        .regulator
-        .allow(Endpoint::Otp, &ip.to_string())
-        .await
-        .unwrap_or(false)
-    {
-        return st.error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
-        );
+    if let Some(refusal) = st.otp_rate_refusal(ip).await {
+        return refusal;
     }
     let now = st.regulator.now_ms() / 1000;
     match st
@@ -618,16 +620,8 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
             "La page a expiré. Veuillez recommencer.",
         );
     }
-    if !st
-        .regulator
-        .allow(Endpoint::Otp, &ip.to_string())
-        .await
-        .unwrap_or(false)
-    {
-        return st.error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Trop de tentatives. Veuillez réessayer dans quelques minutes.",
-        );
+    if let Some(refusal) = st.otp_rate_refusal(ip).await {
+        return refusal;
     }
     let user = live.session.user.clone();
     let Ok(Some(pending)) = st
