@@ -77,6 +77,7 @@ async fn session(library: &str, base_url: &str, user: &str, login: Login) -> Val
     let py = python();
     let mut cmd = Command::new(py);
     cmd.current_dir(Path::new(REPO).join("tests/clients"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .args(["session.py", "--library", library, "--url", base_url])
         .args(["--user", user, "--peer", PEER, "--outside", OUTSIDE]);
     match &login {

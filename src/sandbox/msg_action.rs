@@ -20,19 +20,24 @@ fn no_such_msg(id: u32) -> Fault {
     fault("mail.NO_SUCH_MSG", format!("no such message: {id}"))
 }
 
-/// `id="257,258"`, each optionally `{account-id}:{id}` (this account only: nobody holds
-/// rights on another mailbox in the sandbox). Duplicates are acted on once.
+/// One item id, optionally `{account-id}:{id}`: this account only (nobody holds rights on
+/// another mailbox in the sandbox).
+fn local_id(own_account: &str, raw: &str) -> Result<u32, Fault> {
+    let local = match raw.rsplit_once(':') {
+        Some((acct, id)) if acct == own_account => id,
+        Some(_) => return Err(Fault::perm_denied("can not access account")),
+        None => raw,
+    };
+    local
+        .parse::<u32>()
+        .map_err(|_| Fault::invalid_request(&format!("malformed item ID: {raw}")))
+}
+
+/// `id="257,258"`; duplicates are acted on once.
 fn parse_ids(own_account: &str, list: &str) -> Result<Vec<u32>, Fault> {
     let mut ids = Vec::new();
     for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let local = match raw.rsplit_once(':') {
-            Some((acct, id)) if acct == own_account => id,
-            Some(_) => return Err(Fault::perm_denied("can not access account")),
-            None => raw,
-        };
-        let id = local
-            .parse::<u32>()
-            .map_err(|_| Fault::invalid_request(&format!("malformed item ID: {raw}")))?;
+        let id = local_id(own_account, raw)?;
         if !ids.contains(&id) {
             ids.push(id);
         }
@@ -82,14 +87,14 @@ impl TargetConstraint {
     }
 }
 
-/// A folder messages can be put in (`mail.CANNOT_CONTAIN` otherwise, as for the root).
-fn target_folder(mb: &Mailbox, l: &str) -> Result<u32, Fault> {
-    let id = l
-        .rsplit(':')
-        .next()
-        .and_then(|s| s.parse::<u32>().ok())
-        .filter(|id| mb.folders.contains_key(id))
-        .ok_or_else(|| no_such_folder(l))?;
+/// A folder of this mailbox messages can be put in (`mail.CANNOT_CONTAIN` otherwise, as
+/// for the root).
+fn target_folder(mb: &Mailbox, own_account: &str, l: &str) -> Result<u32, Fault> {
+    let id = match local_id(own_account, l.trim()) {
+        Ok(id) if mb.folders.contains_key(&id) => id,
+        Err(f) if f.code == "service.PERM_DENIED" => return Err(f),
+        _ => return Err(no_such_folder(l)),
+    };
     let view = mb.folders[&id].view.as_str();
     if id == ROOT || !matches!(view, "message" | "conversation") {
         return Err(fault(
@@ -214,14 +219,17 @@ pub fn msg_action(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> 
 
     // Everything that can fail is resolved before the first change.
     let folder = match op {
-        "move" | "copy" => Some(target_folder(mb, required(action, "l")?)?),
+        "move" | "copy" => Some(target_folder(mb, &account.id, required(action, "l")?)?),
         "trash" => Some(TRASH),
         "spam" => Some(match action.attr("l") {
-            Some(l) => target_folder(mb, l)?,
+            Some(l) => target_folder(mb, &account.id, l)?,
             None if on => JUNK,
             None => INBOX,
         }),
-        "update" => action.attr("l").map(|l| target_folder(mb, l)).transpose()?,
+        "update" => action
+            .attr("l")
+            .map(|l| target_folder(mb, &account.id, l))
+            .transpose()?,
         _ => None,
     };
     let tag = match op {
@@ -509,6 +517,15 @@ mod tests {
             &st,
             &token,
             act("read", &format!("{other}:{}", ids[0]), &[]),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "service.PERM_DENIED");
+        let elsewhere = format!("{other}:2");
+        let e = run(
+            &st,
+            &token,
+            act("move", &ids[0].to_string(), &[("l", &elsewhere)]),
         )
         .await
         .unwrap_err();
