@@ -78,12 +78,7 @@ fn respond(
             .children_named("pref")
             .filter_map(|p| p.attr("name"))
             .collect();
-        let pairs = mb
-            .prefs
-            .iter()
-            .filter(|(k, _)| names.is_empty() || names.contains(&k.as_str()))
-            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
-            .collect::<Vec<_>>();
+        let pairs = super::prefs::effective_named(&mb.prefs, &names);
         resp = resp.with_child(
             Element::new(NS_ACCOUNT, "prefs")
                 .unique()

@@ -11,7 +11,8 @@ use super::call::Call;
 use super::http_util::{add_header, cookie, respond, Body};
 use super::state::SandboxState;
 use super::{
-    admin, auth, filters, folders, gal, identities, info, mail, noop, prefs, signatures, tags,
+    admin, auth, filters, folders, gal, identities, info, mail, msg_action, noop, prefs,
+    signatures, tags,
 };
 
 /// Runs one request element.
@@ -40,6 +41,7 @@ pub async fn dispatch(call: &mut Call<'_>, req: &Element) -> Result<Element, Fau
         (NS_MAIL, "SaveDraftRequest") => mail::save_draft(call, req),
         (NS_MAIL, "SearchRequest") => mail::search(call, req),
         (NS_MAIL, "GetMsgRequest") => mail::get_msg(call, req),
+        (NS_MAIL, "MsgActionRequest") => msg_action::msg_action(call, req),
         (NS_MAIL, "GetFolderRequest") => folders::get_folder(call, req),
         (NS_MAIL, "CreateFolderRequest") => folders::create_folder(call, req),
         (NS_MAIL, "FolderActionRequest") => folders::folder_action(call, req),

@@ -72,11 +72,7 @@ pub fn get_info(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         );
     }
     if want("prefs") {
-        let pairs = mb
-            .prefs
-            .iter()
-            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
-            .collect::<Vec<_>>();
+        let pairs = super::prefs::effective(&mb.prefs);
         resp = resp.with_child(
             Element::new(NS_ACCOUNT, "prefs")
                 .unique()

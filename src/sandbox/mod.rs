@@ -19,6 +19,7 @@ mod info;
 mod mail;
 mod mailbox;
 mod mime;
+mod msg_action;
 mod multipart;
 mod noop;
 pub mod preauth;

@@ -5,66 +5,9 @@ use crate::soap::{Element, Fault, NS_ACCOUNT};
 
 use super::call::Call;
 
-/// Known prefs: (name, multi-valued, boolean).
-const KNOWN: &[(&str, bool, bool)] = &[
-    ("zimbraPrefMailForwardingAddress", false, false),
-    ("zimbraPrefMailLocalDeliveryDisabled", false, true),
-    ("zimbraPrefNewMailNotificationEnabled", false, true),
-    ("zimbraPrefNewMailNotificationAddress", false, false),
-    ("zimbraPrefOutOfOfficeReplyEnabled", false, true),
-    ("zimbraPrefOutOfOfficeReply", false, false),
-    ("zimbraPrefOutOfOfficeExternalReplyEnabled", false, true),
-    ("zimbraPrefOutOfOfficeExternalReply", false, false),
-    ("zimbraPrefOutOfOfficeFromDate", false, false),
-    ("zimbraPrefOutOfOfficeUntilDate", false, false),
-    ("zimbraPrefOutOfOfficeSuppressExternalReply", false, true),
-    ("zimbraPrefOutOfOfficeSpecificDomains", true, false),
-    ("zimbraPrefOutOfOfficeCacheDuration", false, false),
-    ("zimbraPrefOutOfOfficeDirectAddress", false, true),
-    ("zimbraPrefExternalSendersType", false, false),
-    ("zimbraPrefCalendarForwardInvitesTo", true, false),
-    ("zimbraPrefCalendarReminderEmail", false, false),
-    ("zimbraPrefCalendarReminderSendEmail", false, true),
-    ("zimbraPrefFromAddress", false, false),
-    ("zimbraPrefFromDisplay", false, false),
-    ("zimbraPrefFromAddressType", false, false),
-    ("zimbraPrefReplyToAddress", false, false),
-    ("zimbraPrefReplyToDisplay", false, false),
-    ("zimbraPrefReplyToEnabled", false, true),
-    ("zimbraPrefReadReceiptsToAddress", false, false),
-    ("zimbraPrefAllowAddressForDelegatedSender", true, false),
-    ("zimbraPrefPasswordRecoveryAddress", false, false),
-    ("zimbraPrefPasswordRecoveryAddressStatus", false, false),
-    ("zimbraPrefAccountProfileImage", false, false),
-    ("zimbraPrefMailPollingInterval", false, false),
-    ("zimbraPrefLocale", false, false),
-    ("zimbraPrefTimeZoneId", false, false),
-    ("zimbraPrefSkin", false, false),
-    ("zimbraPrefComposeFormat", false, false),
-    ("zimbraPrefGroupMailBy", false, false),
-    ("zimbraPrefMailSignatureEnabled", false, true),
-    ("zimbraPrefDefaultSignatureId", false, false),
-    ("zimbraPrefForwardReplySignatureId", false, false),
-    ("zimbraPrefSaveToSent", false, true),
-    ("zimbraPrefMailTrustedSenderList", true, false),
-    ("zimbraPrefMailBlacklist", true, false),
-    ("zimbraPrefMailWhitelist", true, false),
-    ("zimbraPrefShowFragments", false, true),
-    ("zimbraPrefMessageViewHtmlPreferred", false, true),
-    ("zimbraPrefGalAutoCompleteEnabled", false, true),
-    ("zimbraPrefAutoAddAddressEnabled", false, true),
-    ("zimbraPrefIncludeSpamInSearch", false, true),
-    ("zimbraPrefZimletTreeOpen", false, true),
-    ("zimbraPrefDelegatedSendSaveTarget", false, false),
-    ("zimbraPrefMailSendReadReceipts", false, false),
-];
+mod schema;
 
-fn known(name: &str) -> Option<(bool, bool)> {
-    KNOWN
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, m, b)| (*m, *b))
-}
+pub use schema::PrefType;
 
 /// Prefs of a new mailbox.
 pub fn default_prefs(name: &str, display: &str) -> Vec<(&'static str, String)> {
@@ -89,6 +32,22 @@ pub fn default_prefs(name: &str, display: &str) -> Vec<(&'static str, String)> {
 
 type Prefs = indexmap::IndexMap<String, Vec<String>>;
 
+/// The type and cardinality of a pref name, or the fault that refuses the name. Any
+/// well-formed `zimbraPref*` name is a pref a user may set; unknown ones are free text.
+fn kind(name: &str) -> Result<(PrefType, bool), Fault> {
+    if !name.starts_with("zimbraPref") {
+        return Err(Fault::invalid_request(
+            "pref name must start with zimbraPref",
+        ));
+    }
+    if !schema::well_formed(name) {
+        return Err(Fault::invalid_request(&format!(
+            "no such attribute: {name}"
+        )));
+    }
+    Ok(schema::spec(name).map_or((PrefType::Text, false), |s| (s.ty, s.multi)))
+}
+
 /// Applies a ModifyPrefs list to `prefs` (all-or-nothing).
 pub fn apply(prefs: &mut Prefs, changes: &[(String, String)]) -> Result<(), Fault> {
     let mut next = prefs.clone();
@@ -100,21 +59,15 @@ pub fn apply(prefs: &mut Prefs, changes: &[(String, String)]) -> Result<(), Faul
             Some('-') => ('-', &raw[1..]),
             _ => ('=', raw.as_str()),
         };
-        if !name.starts_with("zimbraPref") {
-            return Err(Fault::invalid_request(
-                "pref name must start with zimbraPref",
-            ));
-        }
-        let Some((_, boolean)) = known(name) else {
-            return Err(Fault::invalid_request(&format!(
-                "no such attribute: {name}"
-            )));
-        };
-        if boolean && !value.is_empty() && value != "TRUE" && value != "FALSE" {
-            return Err(Fault::new(
-                "account.INVALID_ATTR_VALUE",
-                format!("invalid attr value: {name} must be TRUE or FALSE"),
-            ));
+        let (ty, _) = kind(name)?;
+        // An empty value removes (the COS value shows again); "-" needs no valid value.
+        if !value.is_empty() && op != '-' {
+            if let Some(why) = schema::invalid(name, ty, value) {
+                return Err(Fault::new(
+                    "account.INVALID_ATTR_VALUE",
+                    format!("invalid attr value: {why}"),
+                ));
+            }
         }
         let values = next.entry(name.to_string()).or_default();
         match op {
@@ -136,7 +89,7 @@ pub fn apply(prefs: &mut Prefs, changes: &[(String, String)]) -> Result<(), Faul
         }
     }
     for (name, values) in &next {
-        if values.len() > 1 && known(name).is_some_and(|(multi, _)| !multi) {
+        if values.len() > 1 && kind(name).is_ok_and(|(_, multi)| !multi) {
             return Err(Fault::new(
                 "account.INVALID_ATTR_VALUE",
                 format!("invalid attr value: attribute {name} is single-valued"),
@@ -148,6 +101,27 @@ pub fn apply(prefs: &mut Prefs, changes: &[(String, String)]) -> Result<(), Faul
     Ok(())
 }
 
+/// Every pref as the account sees it: its own values, then the COS values of the
+/// prefs it has not set (what GetPrefs, GetInfo and AuthRequest `<prefs>` answer).
+pub fn effective(prefs: &Prefs) -> Vec<(String, String)> {
+    let own = prefs
+        .iter()
+        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())));
+    let inherited = schema::SCHEMA
+        .iter()
+        .filter(|s| !s.cos_default.is_empty() && !prefs.contains_key(s.name))
+        .map(|s| (s.name.to_string(), s.cos_default.to_string()));
+    own.chain(inherited).collect()
+}
+
+/// [`effective`] restricted to `names` (all when empty).
+pub fn effective_named(prefs: &Prefs, names: &[&str]) -> Vec<(String, String)> {
+    effective(prefs)
+        .into_iter()
+        .filter(|(k, _)| names.is_empty() || names.contains(&k.as_str()))
+        .collect()
+}
+
 pub fn get_prefs(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
     let account = call.account()?;
     let names: Vec<String> = req
@@ -155,14 +129,10 @@ pub fn get_prefs(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         .filter_map(|p| p.attr("name").map(str::to_string))
         .chain(req.kv.iter().map(|(k, _)| k.clone()))
         .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let store = call.state.store.lock();
     let mb = &store.mailboxes[&account.id];
-    let pairs = mb
-        .prefs
-        .iter()
-        .filter(|(k, _)| names.is_empty() || names.contains(k))
-        .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
-        .collect::<Vec<_>>();
+    let pairs = effective_named(&mb.prefs, &names);
     Ok(Element::new(NS_ACCOUNT, "GetPrefsResponse").with_kv("pref", "name", pairs))
 }
 
@@ -187,15 +157,72 @@ mod tests {
     }
 
     #[test]
-    fn names_must_be_known_prefs() {
+    fn any_pref_name_a_user_may_set_and_nothing_else() {
         let mut p = Prefs::new();
         let e = apply(&mut p, &[kv("zimbraMailQuota", "1")]).unwrap_err();
         assert_eq!(e.code, "service.INVALID_REQUEST");
         assert!(e.reason.contains("must start with zimbraPref"));
-        let e = apply(&mut p, &[kv("zimbraPrefNope", "1")]).unwrap_err();
-        assert!(e.reason.contains("no such attribute: zimbraPrefNope"));
-        let e = apply(&mut p, &[kv("zimbraPrefReplyToEnabled", "yes")]).unwrap_err();
-        assert_eq!(e.code, "account.INVALID_ATTR_VALUE");
+        for bad in ["zimbraPref", "zimbraPref Locale", "+zimbraPref<x>"] {
+            let e = apply(&mut p, &[kv(bad, "1")]).unwrap_err();
+            assert!(e.reason.contains("no such attribute"), "{bad}: {e:?}");
+        }
+        apply(
+            &mut p,
+            &[
+                kv("zimbraPrefMailItemsPerPage", "50"),
+                kv("zimbraPrefUnlistedByTheSandbox", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(p["zimbraPrefMailItemsPerPage"], vec!["50"]);
+        assert_eq!(p["zimbraPrefUnlistedByTheSandbox"], vec!["x"]);
+        // An unknown pref is single-valued text.
+        let two = [
+            kv("+zimbraPrefUnlistedByTheSandbox", "y"),
+            kv("+zimbraPrefUnlistedByTheSandbox", "z"),
+        ];
+        assert!(apply(&mut p, &two).is_err());
+    }
+
+    #[test]
+    fn typed_values_are_checked() {
+        let mut p = Prefs::new();
+        for (name, bad) in [
+            ("zimbraPrefReplyToEnabled", "yes"),
+            ("zimbraPrefMailItemsPerPage", "many"),
+            ("zimbraPrefMailForwardingAddress", "not an address"),
+            ("+zimbraPrefCalendarForwardInvitesTo", "x@y, z@w"),
+            ("zimbraPrefNewMailNotificationAddress", "Nom <a@b.fr>"),
+            ("zimbraPrefOutOfOfficeFromDate", "2025-01-01"),
+        ] {
+            let e = apply(&mut p, &[kv(name, bad)]).unwrap_err();
+            assert_eq!(e.code, "account.INVALID_ATTR_VALUE", "{name}");
+            assert!(e.reason.contains(name.trim_start_matches('+')), "{e:?}");
+        }
+        assert!(p.is_empty());
+        apply(
+            &mut p,
+            &[
+                kv("zimbraPrefMailForwardingAddress", "a@b.fr, c@d.fr"),
+                kv("zimbraPrefOutOfOfficeFromDate", "20250101000000Z"),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn effective_prefs_fall_back_to_the_cos() {
+        let mut p = Prefs::new();
+        let page = |p: &Prefs| effective_named(p, &["zimbraPrefMailItemsPerPage"]);
+        assert_eq!(page(&p), vec![kv("zimbraPrefMailItemsPerPage", "25")]);
+        apply(&mut p, &[kv("zimbraPrefMailItemsPerPage", "100")]).unwrap();
+        assert_eq!(page(&p), vec![kv("zimbraPrefMailItemsPerPage", "100")]);
+        // Clearing the account value shows the COS one again.
+        apply(&mut p, &[kv("zimbraPrefMailItemsPerPage", "")]).unwrap();
+        assert_eq!(page(&p), vec![kv("zimbraPrefMailItemsPerPage", "25")]);
+        assert!(effective(&p)
+            .iter()
+            .all(|(k, _)| k.starts_with("zimbraPref")));
     }
 
     #[test]

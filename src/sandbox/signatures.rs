@@ -2,22 +2,29 @@
 
 use crate::soap::{Element, Fault, NS_ACCOUNT};
 
-use super::call::{required_child, Call};
+use super::call::{required, required_child, Call};
 use super::mailbox::Signature;
 
 /// `zimbraMailSignatureMaxLength` default.
 const MAX_LEN: usize = 10240;
 
+/// Content types in the order Zimbra lists them (`SignatureUtil.ATTR_TYPE_MAP`:
+/// `zimbraPrefMailSignature` then `zimbraPrefMailSignatureHTML`), whatever the order
+/// they were set in.
+const TYPES: [&str; 2] = ["text/plain", "text/html"];
+
 pub fn to_element(s: &Signature) -> Element {
     let mut el = Element::new(NS_ACCOUNT, "signature")
         .with_attr("id", s.id.clone())
         .with_attr("name", s.name.clone());
-    for (ct, v) in &s.contents {
-        el = el.with_child(
-            Element::new(NS_ACCOUNT, "content")
-                .with_attr("type", ct.clone())
-                .with_text(v.clone()),
-        );
+    for ct in TYPES {
+        if let Some((_, v)) = s.contents.iter().find(|(t, _)| t == ct) {
+            el = el.with_child(
+                Element::new(NS_ACCOUNT, "content")
+                    .with_attr("type", ct)
+                    .with_text(v.clone()),
+            );
+        }
     }
     if let Some(cid) = &s.cid {
         el = el.with_child(Element::new(NS_ACCOUNT, "cid").with_text(cid.clone()));
@@ -25,13 +32,19 @@ pub fn to_element(s: &Signature) -> Element {
     el
 }
 
-/// `<content type=…>` children, at most one per type, within the length cap.
+/// `<content type=…>` children: at most one per type (`INVALID_REQUEST "only one … content
+/// is allowed"`), within the length cap. An empty value means "remove this type".
 fn contents(spec: &Element) -> Result<Vec<(String, String)>, Fault> {
     let mut out: Vec<(String, String)> = Vec::new();
     for c in spec.children_named("content") {
-        let ct = c.attr("type").unwrap_or("text/plain").to_string();
-        if ct != "text/plain" && ct != "text/html" {
+        let ct = required(c, "type")?.to_string();
+        if !TYPES.contains(&ct.as_str()) {
             return Err(Fault::invalid_request(&format!("invalid type {ct}")));
+        }
+        if out.iter().any(|(t, _)| *t == ct) {
+            return Err(Fault::invalid_request(&format!(
+                "only one {ct} content is allowed"
+            )));
         }
         if c.text().len() > MAX_LEN {
             return Err(Fault::new(
@@ -39,10 +52,16 @@ fn contents(spec: &Element) -> Result<Vec<(String, String)>, Fault> {
                 "invalid attr value: signature value is too long",
             ));
         }
-        out.retain(|(t, _)| *t != ct);
         out.push((ct, c.text().to_string()));
     }
     Ok(out)
+}
+
+fn exists(name: &str) -> Fault {
+    Fault::new(
+        "account.SIGNATURE_EXISTS",
+        format!("signature already exists: {name}"),
+    )
 }
 
 fn no_such(what: &str) -> Fault {
@@ -69,7 +88,10 @@ pub fn create(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         .attr("name")
         .ok_or_else(|| super::call::missing("name"))?
         .to_string();
-    let contents = contents(spec)?;
+    let contents: Vec<_> = contents(spec)?
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
     let mut store = call.state.store.lock();
     let mb = store
         .mailboxes
@@ -80,10 +102,7 @@ pub fn create(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         .iter()
         .any(|s| s.name.eq_ignore_ascii_case(&name))
     {
-        return Err(Fault::new(
-            "account.SIGNATURE_EXISTS",
-            format!("signature already exists: {name}"),
-        ));
+        return Err(exists(&name));
     }
     let id = spec
         .attr("id")
@@ -140,13 +159,25 @@ pub fn modify(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         .iter()
         .position(|s| s.id == id)
         .ok_or_else(|| no_such(id))?;
+    if let Some(n) = spec.attr("name") {
+        let taken = mb
+            .signatures
+            .iter()
+            .enumerate()
+            .any(|(j, s)| j != i && s.name.eq_ignore_ascii_case(n));
+        if taken {
+            return Err(exists(n));
+        }
+    }
     let sig = &mut mb.signatures[i];
     if let Some(n) = spec.attr("name") {
         sig.name = n.to_string();
     }
     for (ct, v) in new_contents {
         sig.contents.retain(|(t, _)| *t != ct);
-        sig.contents.push((ct, v));
+        if !v.is_empty() {
+            sig.contents.push((ct, v));
+        }
     }
     Ok(Element::new(NS_ACCOUNT, "ModifySignatureResponse"))
 }
@@ -165,4 +196,57 @@ pub fn delete(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         mb.prefs.shift_remove("zimbraPrefDefaultSignatureId");
     }
     Ok(Element::new(NS_ACCOUNT, "DeleteSignatureResponse"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(contents: &[(&str, &str)]) -> Element {
+        let mut el = Element::new(NS_ACCOUNT, "signature").with_attr("name", "s");
+        for (ct, v) in contents {
+            el = el.with_child(
+                Element::new(NS_ACCOUNT, "content")
+                    .with_attr("type", *ct)
+                    .with_text(*v),
+            );
+        }
+        el
+    }
+
+    #[test]
+    fn one_content_per_known_type() {
+        let e = contents(&spec(&[("text/plain", "a"), ("text/plain", "b")])).unwrap_err();
+        assert_eq!(
+            e.reason,
+            "invalid request: only one text/plain content is allowed"
+        );
+        let e = contents(&spec(&[("text/enriched", "a")])).unwrap_err();
+        assert_eq!(e.reason, "invalid request: invalid type text/enriched");
+        let untyped = Element::new(NS_ACCOUNT, "signature")
+            .with_child(Element::new(NS_ACCOUNT, "content").with_text("x"));
+        let e = contents(&untyped).unwrap_err();
+        assert!(
+            e.reason.contains("missing required attribute: type"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn contents_are_listed_plain_then_html() {
+        let sig = Signature {
+            id: "1".into(),
+            name: "s".into(),
+            contents: vec![
+                ("text/html".into(), "<b>x</b>".into()),
+                ("text/plain".into(), "x".into()),
+            ],
+            cid: None,
+        };
+        let types: Vec<_> = to_element(&sig)
+            .children_named("content")
+            .map(|c| c.attr("type").unwrap_or("").to_string())
+            .collect();
+        assert_eq!(types, ["text/plain", "text/html"]);
+    }
 }

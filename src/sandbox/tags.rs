@@ -30,7 +30,7 @@ fn tag_element(mb: &Mailbox, t: &Tag) -> Element {
     el
 }
 
-fn check_name(name: &str) -> Result<(), Fault> {
+pub(super) fn check_name(name: &str) -> Result<(), Fault> {
     if name.is_empty() || name.starts_with('\\') || name.len() > 128 {
         return Err(fault("mail.INVALID_NAME", format!("invalid name: {name}")));
     }
