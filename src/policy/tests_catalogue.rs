@@ -2,9 +2,10 @@
 //! inside a `BatchRequest`, through the real SOAP readers.
 
 use super::config::PolicyConfig;
+use super::stored::{ItemKind, ItemRef, StoredItems};
 use super::trust::test_space;
 use super::{inspect, inspect_with, Decision, Policy, TrustStore, UploadInfo, UserContext};
-use crate::soap::{Envelope, NS_MAIL};
+use crate::soap::{Element, Envelope, NS_MAIL};
 
 fn policy() -> Policy {
     let cfg = PolicyConfig {
@@ -51,10 +52,35 @@ fn json_batch(name: &str, obj: &str) -> String {
     )
 }
 
+/// A mailbox whose stored items name nobody but the user (as MSSanté sender).
+pub(super) struct CleanStore;
+
+impl StoredItems for CleanStore {
+    fn get(&self, item: &ItemRef) -> Option<Result<Element, String>> {
+        let (resp, name) = match item.kind {
+            ItemKind::Message => ("GetMsgResponse", "m"),
+            ItemKind::Appointment => ("GetAppointmentResponse", "appt"),
+            ItemKind::Task => ("GetTaskResponse", "task"),
+        };
+        let el = Element::new(NS_MAIL, name).with_child(
+            Element::new(NS_MAIL, "e")
+                .with_attr("t", "f")
+                .with_attr("a", "jean.dupont@ght.mssante.fr"),
+        );
+        Some(Ok(Element::new(NS_MAIL, resp).with_child(el)))
+    }
+}
+
+/// Stored items are asked for first, then the decision is made with [`CleanStore`].
 fn decide(body: &str) -> Decision {
     let env = Envelope::parse(body.as_bytes())
         .unwrap_or_else(|e| panic!("unreadable test body {body}: {e}"));
-    inspect(&env, &user(), &policy())
+    match inspect(&env, &user(), &policy()) {
+        Decision::NeedsItems(_) => {
+            super::inspect_full(&env, &user(), &policy(), &super::NoUploads, &CleanStore)
+        }
+        d => d,
+    }
 }
 
 fn assert_passes(body: &str) {
@@ -126,6 +152,97 @@ fn rows() -> Vec<Row> {
             r#"{"m":{"autoSendTime":1900000000000,"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
         ),
+        // #5, #12: nothing in the request, the stored item is judged (tests_stored.rs)
+        (
+            "SendDeliveryReportRequest",
+            m,
+            Some(r#"<mid>12</mid>"#),
+            r#"<mid></mid>"#,
+            Some(r#"{"mid":"12"}"#),
+            r#"{"_x":"1"}"#,
+            "identifiant",
+        ),
+        (
+            "AnnounceOrganizerChangeRequest",
+            m,
+            Some(r#"<id>257</id>"#),
+            r#"<id> </id>"#,
+            Some(r#"{"id":"257"}"#),
+            r#"{"_x":"1"}"#,
+            "identifiant",
+        ),
+        // Planting: calendar items and messages that later requests mail.
+        (
+            "SetAppointmentRequest",
+            m,
+            Some(
+                r#"<default ptst="AC"><m><inv><comp name="r"><s d="20250101T100000Z"/><e d="20250101T110000Z"/><or a="GOOD"/><at a="jean.dupont@hopital.local"/></comp></inv></m></default>"#,
+            ),
+            r#"<default><m><inv><comp><or a="OUT"/></comp></inv></m></default>"#,
+            Some(
+                r#"{"default":{"m":{"inv":{"comp":[{"e":[{"d":"20250101"}],"at":[{"a":"GOOD"}]}]}}}}"#,
+            ),
+            r#"{"except":[{"m":{"inv":{"comp":[{"at":[{"a":"OUT"}]}]}}}]}"#,
+            OUT,
+        ),
+        (
+            "SetTaskRequest",
+            m,
+            Some(r#"<default><m><inv><comp><or a="GOOD"/></comp></inv></m></default>"#),
+            r#"<cancel><m><inv><comp><at a="OUT"/></comp></inv></m></cancel>"#,
+            Some(r#"{"default":{"m":{"inv":{"comp":[{"or":{"a":"GOOD"}}]}}}}"#),
+            r#"{"default":{"m":{"inv":{"comp":[{"or":{"a":"GOOD","sentBy":"OUT"}}]}}}}"#,
+            OUT,
+        ),
+        (
+            "AddAppointmentInviteRequest",
+            m,
+            Some(r#"<m><inv><comp><or a="GOOD"/></comp></inv></m>"#),
+            r#"<m><mp ct="multipart/alternative"><content>To: GOOD&#13;&#10;Content-Type: text/calendar&#13;&#10;&#13;&#10;BEGIN:VCALENDAR&#13;&#10;ORGANIZER:mailto:OUT&#13;&#10;END:VCALENDAR&#13;&#10;</content></mp></m>"#,
+            Some(r#"{"m":{"inv":{"comp":[{"at":[{"a":"GOOD"}]}]}}}"#),
+            r#"{"m":{"e":[{"t":"n","a":"OUT"}],"inv":{"comp":[{"at":[{"a":"GOOD"}]}]}}}"#,
+            OUT,
+        ),
+        (
+            "AddTaskInviteRequest",
+            m,
+            Some(r#"<m><inv><comp><or a="GOOD"/></comp></inv></m>"#),
+            r#"<m><inv><comp><or a="OUT"/></comp></inv></m>"#,
+            Some(r#"{"m":{"inv":{"comp":[{"or":{"a":"GOOD"}}]}}}"#),
+            r#"{"m":{"inv":{"comp":[{"at":[{"a":"OUT"}]}]}}}"#,
+            OUT,
+        ),
+        (
+            "ImportAppointmentsRequest",
+            m,
+            Some(
+                r#"<content>BEGIN:VCALENDAR&#10;BEGIN:VEVENT&#10;ORGANIZER:mailto:GOOD&#10;END:VEVENT&#10;END:VCALENDAR</content>"#,
+            ),
+            r#"<content>BEGIN:VCALENDAR&#10;BEGIN:VEVENT&#10;ATTENDEE;CN=X:MAILTO:OUT&#10;END:VEVENT&#10;END:VCALENDAR</content>"#,
+            Some(r#"{"ct":"ics","content":{"mid":"300","part":"2"}}"#),
+            r#"{"ct":"ics","content":{"_content":"BEGIN:VCALENDAR\nORGANIZER;SENT-BY=\"mailto:OUT\":mailto:GOOD\nEND:VCALENDAR"}}"#,
+            OUT,
+        ),
+        (
+            "ICalReplyRequest",
+            m,
+            Some(
+                r#"<ical>BEGIN:VCALENDAR&#10;METHOD:REPLY&#10;ATTENDEE:mailto:GOOD&#10;END:VCALENDAR</ical>"#,
+            ),
+            r#"<ical>BEGIN:VCALENDAR&#10;METHOD:REPLY&#10;ATTENDEE:mailto:OUT&#10;END:VCALENDAR</ical>"#,
+            Some(r#"{"ical":{"_content":"BEGIN:VCALENDAR\nATTENDEE:mailto:GOOD\nEND:VCALENDAR"}}"#),
+            r#"{"ical":{"_content":"BEGIN:VCALENDAR\nATTENDEE:mailto:OUT\nEND:VCALENDAR"}}"#,
+            OUT,
+        ),
+        (
+            "AutoCompleteRequest",
+            m,
+            Some(r#"<name>dup</name>"#),
+            r#"<name>dup</name><includeGal>peut-être</includeGal>"#,
+            Some(r#"{"name":"dup","includeGal":"1"}"#),
+            r#"{"name":"dup","includeGal":"oui"}"#,
+            "includeGal",
+        ),
         // #4
         (
             "BounceMsgRequest",
@@ -150,8 +267,8 @@ fn rows() -> Vec<Row> {
         (
             "SendInviteReplyRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
             Some(r#"{"id":"1","verb":"ACCEPT","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
             r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
@@ -171,8 +288,8 @@ fn rows() -> Vec<Row> {
         (
             "ModifyAppointmentRequest",
             m,
-            Some(r#"<m><inv><comp><at a="GOOD"/></comp></inv></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"<id>1</id><m><inv><comp><at a="GOOD"/></comp></inv></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
             Some(r#"{"id":"1","m":{"inv":{"comp":[{"at":[{"a":"GOOD"}]}]}}}"#),
             r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
@@ -189,36 +306,36 @@ fn rows() -> Vec<Row> {
         (
             "ModifyTaskRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
-            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
-            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
         ),
         (
             "CreateAppointmentExceptionRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
-            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
-            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
         ),
         (
             "CreateTaskExceptionRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
-            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
-            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
         ),
         // #9
         (
             "CancelAppointmentRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
             Some(r#"{"id":"1","comp":"0","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
             r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
@@ -226,18 +343,18 @@ fn rows() -> Vec<Row> {
         (
             "CancelTaskRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
-            Some(r#"{"m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
-            r#"{"m":{"e":[{"t":"t","a":"OUT"}]}}"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
+            Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
+            r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
         ),
         // #10
         (
             "ForwardAppointmentRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
             Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
             r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
@@ -245,8 +362,8 @@ fn rows() -> Vec<Row> {
         (
             "ForwardAppointmentInviteRequest",
             m,
-            Some(r#"<m><e t="t" a="GOOD"/></m>"#),
-            r#"<m><e t="t" a="OUT"/></m>"#,
+            Some(r#"<id>1</id><m><e t="t" a="GOOD"/></m>"#),
+            r#"<id>1</id><m><e t="t" a="OUT"/></m>"#,
             Some(r#"{"id":"1","m":{"e":[{"t":"t","a":"GOOD"}]}}"#),
             r#"{"id":"1","m":{"e":[{"t":"t","a":"OUT"}]}}"#,
             OUT,
@@ -352,7 +469,7 @@ fn rows() -> Vec<Row> {
         (
             "AddMsgRequest",
             m,
-            Some(r#"<m l="5" f="s"><content>x</content></m>"#),
+            Some(r#"<m l="5" f="s"><content>From: a@b.fr&#10;To: GOOD&#10;&#10;x</content></m>"#),
             r#"<m l="5" f="s"><content>x</content></m><filterSent>1</filterSent>"#,
             Some(r#"{"filterSent":"0","m":{"l":"5"}}"#),
             r#"{"filterSent":true,"m":{"l":"5","f":"s"}}"#,
@@ -645,7 +762,6 @@ fn send_msg_evasions_are_refused() {
         ),
         (r#"<m dsId="9"><e t="t" a="GOOD"/></m>"#, "dsId"),
         (r#"<m><dsId>9</dsId><e t="t" a="GOOD"/></m>"#, "dsId"),
-        (r#"<m did="5" sfd="1"/>"#, "brouillon"),
         (
             r#"<m><e t="t" a="GOOD"/><header name="Bcc">OUT</header></m>"#,
             "bcc",
@@ -668,10 +784,14 @@ fn send_msg_evasions_are_refused() {
     assert_passes(&send(
         r#"<m idnt="id-2" did="5" sfd="1"><e t="t" a="146026322000196@patient.mssante.fr"/></m>"#,
     ));
-    // Not sent: a draft without autoSendTime may name anyone.
-    assert_passes(&xml_env(&fill(
-        r#"<SaveDraftRequest xmlns="urn:zimbraMail"><m><e t="t" a="OUT"/></m></SaveDraftRequest>"#,
-    )));
+    // A draft without autoSendTime can still be sent as stored later: judged now.
+    assert_denied(
+        &xml_env(&fill(
+            r#"<SaveDraftRequest xmlns="urn:zimbraMail"><m><e t="t" a="OUT"/></m></SaveDraftRequest>"#,
+        )),
+        OUT,
+        false,
+    );
 }
 
 #[test]
