@@ -162,15 +162,15 @@ pub fn inspect_full(
     let mut items: Vec<stored::ItemRef> = Vec::new();
     let mut new_children: Option<Vec<Element>> = None;
     let mut single_rewrite: Option<Element> = None;
-    // A child that may change stored items: a later child must not send one of them
-    // (the item read beforehand would not be the one sent).
+    // A child that changes stored items: a later child must not send one of them (the
+    // item read beforehand would not be the one sent).
     let mut earlier_change = false;
     for (i, r) in env.requests().into_iter().enumerate() {
         let (mut chk, rewrite) = decide_one(r.element, &ctx, policy);
         if earlier_change && !matches!(stored::targets(r.element), Ok(t) if t.is_empty()) {
             chk.deny("un lot ne peut pas modifier puis envoyer un élément enregistré");
         }
-        earlier_change |= policy.table.class(&r.element.ns, &r.element.name) != Some(Class::Pass);
+        earlier_change |= stored::changes_stored_items(r.element);
         if chk.denied() {
             let prefix = if batch {
                 format!(

@@ -25,6 +25,8 @@ pub mod stored;
 #[cfg(test)]
 mod tests_catalogue;
 #[cfg(test)]
+mod tests_catalogue_rows;
+#[cfg(test)]
 mod tests_stored;
 pub mod trust;
 pub mod upload_limit;

@@ -251,6 +251,32 @@ fn calendar_item_id(id: &str) -> String {
     }
 }
 
+/// Requests (urn:zimbraMail) that create or change stored messages and calendar items:
+/// inside one batch, a later child must not send a stored item, since the item read
+/// before the batch runs may not be the one sent.
+const CHANGES_STORED: &[&str] = &[
+    "SaveDraftRequest",
+    "AddMsgRequest",
+    "SetAppointmentRequest",
+    "SetTaskRequest",
+    "AddAppointmentInviteRequest",
+    "AddTaskInviteRequest",
+    "ImportAppointmentsRequest",
+    "ICalReplyRequest",
+    "CreateAppointmentRequest",
+    "CreateTaskRequest",
+    "ModifyAppointmentRequest",
+    "ModifyTaskRequest",
+    "CreateAppointmentExceptionRequest",
+    "CreateTaskExceptionRequest",
+    "SendInviteReplyRequest",
+];
+
+/// Does this request create or change stored items a later request could send?
+pub fn changes_stored_items(req: &Element) -> bool {
+    req.ns == NS_MAIL && CHANGES_STORED.contains(&req.name.as_str())
+}
+
 /// Names (urn:zimbraMail) of the requests that act on stored addresses.
 pub fn stored_send_requests() -> impl Iterator<Item = &'static str> {
     STORED_SENDS.iter().map(|r| r.request)

@@ -306,6 +306,11 @@ fn a_batch_cannot_change_then_send_a_stored_item() {
         "<BatchRequest xmlns=\"urn:zimbra\"><SaveDraftRequest xmlns=\"urn:zimbraMail\"><m id=\"301\"><e t=\"t\" a=\"{GOOD}\"/></m></SaveDraftRequest><SendMsgRequest xmlns=\"urn:zimbraMail\"><m did=\"301\" sfd=\"1\"/></SendMsgRequest></BatchRequest>"
     ));
     refused(decide(&body), "modifier puis envoyer");
+    // Several cancels in one batch (deleting several appointments) are fine.
+    let body = xml(
+        "<BatchRequest xmlns=\"urn:zimbra\"><CancelAppointmentRequest xmlns=\"urn:zimbraMail\" id=\"260-261\" comp=\"0\"/><CancelAppointmentRequest xmlns=\"urn:zimbraMail\" id=\"260-261\" comp=\"0\"/></BatchRequest>",
+    );
+    allowed(decide(&body));
     // Reads before the send are fine.
     let body = xml(
         "<BatchRequest xmlns=\"urn:zimbra\"><GetMsgRequest xmlns=\"urn:zimbraMail\"><m id=\"301\"/></GetMsgRequest><SendMsgRequest xmlns=\"urn:zimbraMail\"><m did=\"301\" sfd=\"1\"/></SendMsgRequest></BatchRequest>",
