@@ -5,6 +5,10 @@
 //! token (`GetMsg` / `GetAppointment` / `GetTask`) and applies the trust-space rule to
 //! every address the store will mail; an item it cannot read is refused.
 //!
+//! Forms that only pull stored *content* (`origid` with `rt`, `attach/m`, `attach/mp`,
+//! `attach/cn`, `BounceMsg m/@id`) send it to the recipients the request names, which
+//! the request rules judge; the store adds no stored address to them.
+//!
 //! One table says which requests act on which item and which of its addresses count;
 //! one function ([`check`]) applies it to any request, alone or inside a batch, in XML
 //! or JSON (the tree is the same). `inspect` asks the caller for the items first

@@ -10,7 +10,9 @@
 //!      tokens out of the header, `AuthRequest` and two-factor requests answered,
 //!      no full session -> `Answer(AUTH_REQUIRED)`; `ctx.session` is set after it;
 //!   2. directory (directory engineer): `AutoComplete*`/`SearchGal*` -> `Answer`;
-//!   3. policy (policy engineer): outbound catalogue, trust space, sender rewrite
+//!   3. policy (policy engineer): outbound catalogue, trust space, sender rewrite,
+//!      header values; the uploads and stored items the policy asks for are looked up
+//!      (stored items read through the store with the session's token, fail closed)
 //!      -> `Answer(fault)` or `ForwardRewritten`;
 //!   4. otherwise `Forward` (the original bytes, untouched).
 //!
