@@ -2,6 +2,7 @@
 
 use super::config::PolicyConfig;
 use super::decision::{Uploads, UserContext};
+use super::stored::{ItemRef, StoredItems};
 use super::trust::TrustSpace;
 use crate::soap::Fault;
 
@@ -11,6 +12,7 @@ pub(crate) struct Ctx<'a> {
     pub user: &'a UserContext,
     pub cfg: &'a PolicyConfig,
     pub uploads: &'a dyn Uploads,
+    pub stored: &'a dyn StoredItems,
 }
 
 /// Findings for one request.
@@ -22,6 +24,8 @@ pub(crate) struct Check {
     pub reasons: Vec<String>,
     /// Uploads the caller must provide.
     pub needs: Vec<String>,
+    /// Stored items the caller must read through the store.
+    pub items: Vec<ItemRef>,
     /// A send (fault `mail.SEND_ABORTED_ADDRESS_FAILURE`) rather than a setting.
     pub send: bool,
 }

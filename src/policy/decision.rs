@@ -15,6 +15,10 @@ pub enum Decision {
     /// The decision needs these uploads (`aid`s): call `inspect_with` with an `Uploads`
     /// that can produce them. An upload that cannot be produced is refused then.
     NeedsUploads(Vec<String>),
+    /// The decision needs these stored items, read through the store with the
+    /// session's token (`ItemRef::read_request`): call `inspect_full` with a
+    /// `StoredItems` that holds the answers. An item that cannot be read is refused.
+    NeedsItems(Vec<super::stored::ItemRef>),
 }
 
 /// Who is sending. Built by the caller from the session (never from the request).

@@ -1,12 +1,17 @@
 //! The one entry point of the outbound catalogue (M3): every request of an envelope
 //! (each `BatchRequest` child too) is classified by `policies/requests.toml` and, when
-//! `inspect`, read by its rule. One refused child refuses the whole batch.
+//! `inspect`, read by its rule. Two rules apply to every request whatever its name:
+//! header-bound values without line breaks (`header_values`) and stored items judged
+//! on the addresses the store will mail (`stored`). One refused child refuses the
+//! whole batch.
 
 use super::check::{Check, Ctx};
 use super::config::UnknownRequest;
 use super::decision::{Decision, NoUploads, Uploads, UserContext};
 use super::requests::Class;
-use super::{rules_grants as g, rules_message as msg, rules_settings as set, Policy};
+use super::stored::{self, NoStoredItems, StoredItems};
+use super::{header_values, rules_grants as g, rules_message as msg, rules_planted as plant};
+use super::{rules_settings as set, Policy};
 use crate::audit::AuditEvent;
 use crate::soap::{Element, Envelope, NS_ACCOUNT, NS_MAIL};
 
@@ -37,6 +42,20 @@ pub(crate) fn rule_for(ns: &str, name: &str) -> Option<BoxedRule> {
             | "DeclineCounterAppointmentRequest",
         ) => msg::carried_messages,
         (NS_MAIL, "SendShareNotificationRequest") => msg::share_notification,
+        // Nothing to read in the request: judged on the stored item alone (`stored`).
+        (NS_MAIL, "SendDeliveryReportRequest" | "AnnounceOrganizerChangeRequest") => {
+            msg::stored_only
+        }
+        (
+            NS_MAIL,
+            "SetAppointmentRequest"
+            | "SetTaskRequest"
+            | "AddAppointmentInviteRequest"
+            | "AddTaskInviteRequest",
+        ) => plant::calendar_items,
+        (NS_MAIL, "ImportAppointmentsRequest") => plant::import_appointments,
+        (NS_MAIL, "ICalReplyRequest") => plant::ical_reply,
+        (NS_MAIL, "AutoCompleteRequest") => plant::autocomplete_without_gal,
         (NS_MAIL, "SendVerificationCodeRequest" | "VerifyCodeRequest") => {
             return Some(Box::new(msg::code_address("a")))
         }
@@ -50,7 +69,7 @@ pub(crate) fn rule_for(ns: &str, name: &str) -> Option<BoxedRule> {
         (NS_MAIL, "ModifyOutgoingFilterRulesRequest") => {
             return Some(Box::new(set::filter_rules(true)))
         }
-        (NS_MAIL, "AddMsgRequest") => set::add_msg,
+        (NS_MAIL, "AddMsgRequest") => plant::add_msg,
         (NS_ACCOUNT, "ModifyPrefsRequest") => set::modify_prefs,
         (NS_ACCOUNT, "CreateIdentityRequest" | "ModifyIdentityRequest") => set::identity,
         (
@@ -72,6 +91,8 @@ pub(crate) fn rule_for(ns: &str, name: &str) -> Option<BoxedRule> {
 /// Decides one request; `None` rewrite = unchanged.
 fn decide_one(req: &Element, ctx: &Ctx, policy: &Policy) -> (Check, Option<Element>) {
     let mut chk = Check::default();
+    header_values::check(req, &mut chk);
+    stored::check(req, ctx, &mut chk);
     let class = policy.table.class(&req.ns, &req.name);
     let rewrite = match class {
         Some(Class::Pass) => None,
@@ -116,19 +137,40 @@ pub fn inspect_with(
     policy: &Policy,
     uploads: &dyn Uploads,
 ) -> Decision {
+    inspect_full(env, user, policy, uploads, &NoStoredItems)
+}
+
+/// Decides an envelope; `uploads` resolves `aid`s, `stored` holds the stored items the
+/// store was asked for (`NeedsItems`). Uploads are asked for before items.
+pub fn inspect_full(
+    env: &Envelope,
+    user: &UserContext,
+    policy: &Policy,
+    uploads: &dyn Uploads,
+    stored: &dyn StoredItems,
+) -> Decision {
     let trust = policy.trust.get();
     let ctx = Ctx {
         trust: &trust,
         user,
         cfg: &policy.config,
         uploads,
+        stored,
     };
     let batch = env.is_batch();
     let mut needs: Vec<String> = Vec::new();
+    let mut items: Vec<stored::ItemRef> = Vec::new();
     let mut new_children: Option<Vec<Element>> = None;
     let mut single_rewrite: Option<Element> = None;
+    // A child that changes stored items: a later child must not send one of them (the
+    // item read beforehand would not be the one sent).
+    let mut earlier_change = false;
     for (i, r) in env.requests().into_iter().enumerate() {
-        let (chk, rewrite) = decide_one(r.element, &ctx, policy);
+        let (mut chk, rewrite) = decide_one(r.element, &ctx, policy);
+        if earlier_change && !matches!(stored::targets(r.element), Ok(t) if t.is_empty()) {
+            chk.deny("un lot ne peut pas modifier puis envoyer un élément enregistré");
+        }
+        earlier_change |= stored::changes_stored_items(r.element);
         if chk.denied() {
             let prefix = if batch {
                 format!(
@@ -157,6 +199,11 @@ pub fn inspect_with(
                 needs.push(n);
             }
         }
+        for it in chk.items {
+            if !items.contains(&it) {
+                items.push(it);
+            }
+        }
         if let Some(new) = rewrite {
             if batch {
                 new_children.get_or_insert_with(|| env.body.children.clone())[i] = new;
@@ -167,6 +214,9 @@ pub fn inspect_with(
     }
     if !needs.is_empty() {
         return Decision::NeedsUploads(needs);
+    }
+    if !items.is_empty() {
+        return Decision::NeedsItems(items);
     }
     if let Some(children) = new_children {
         let mut body = env.body.clone();

@@ -9,24 +9,33 @@ pub mod config;
 pub mod decision;
 pub mod domain;
 pub mod exports;
+pub mod header_values;
 pub mod inspect;
 pub mod mime_headers;
 pub mod patients;
+pub mod planted;
 pub mod requests;
 mod rules_grants;
 mod rules_message;
+mod rules_planted;
 mod rules_settings;
 pub mod sender;
 pub mod store;
+pub mod stored;
 #[cfg(test)]
 mod tests_catalogue;
+#[cfg(test)]
+mod tests_catalogue_rows;
+#[cfg(test)]
+mod tests_stored;
 pub mod trust;
 pub mod upload_limit;
 pub mod whitelist;
 
 pub use decision::{Decision, NoUploads, UploadInfo, Uploads, UserContext};
-pub use inspect::{inspect, inspect_with};
+pub use inspect::{inspect, inspect_full, inspect_with};
 pub use store::TrustStore;
+pub use stored::{ItemKind, ItemRef, NoStoredItems, StoredItems};
 pub use trust::TrustSpace;
 
 use config::PolicyConfig;

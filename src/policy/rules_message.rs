@@ -36,10 +36,6 @@ pub(crate) enum FromMode {
     ReplaceExisting,
 }
 
-fn is_true(v: &str) -> bool {
-    v == "1" || v.eq_ignore_ascii_case("true")
-}
-
 /// The single `t` of an `e`, refusing ambiguous spellings.
 fn e_type<'a>(e: &'a Element, chk: &mut Check) -> Option<&'a str> {
     let ts = e.attr_all("t");
@@ -137,12 +133,12 @@ pub(crate) fn check_identity(el: &Element, ctx: &Ctx, chk: &mut Check) {
 }
 
 /// Upload ids of an `aid` value (comma-separated).
-fn aids(v: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn aids(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Resolves one upload, recording a need or a refusal when it is not available.
-fn upload(ctx: &Ctx, chk: &mut Check, aid: &str) -> Option<super::decision::UploadInfo> {
+pub(crate) fn upload(ctx: &Ctx, chk: &mut Check, aid: &str) -> Option<super::decision::UploadInfo> {
     match ctx.uploads.get(aid) {
         Some(u) => Some(u),
         None if !ctx.uploads.available() => {
@@ -225,18 +221,7 @@ fn check_compose(m: &Element, ctx: &Ctx, chk: &mut Check) -> Option<Element> {
             ctx.cfg.attachment_limit_bytes
         ));
     }
-    // sfd=1 sends the stored draft as it is: its recipients are not in the request.
-    // We require the request to name recipients, all trusted; the stored draft could
-    // still differ (IMAP APPEND, REST import): the MTA policy service (M8) is the backstop.
-    if m.attr_all("sfd").iter().any(|v| is_true(v)) {
-        let named = m
-            .children_named("e")
-            .filter(|e| matches!(e.attr("t"), Some("t" | "c" | "b")))
-            .count();
-        if named == 0 {
-            chk.deny("envoi d'un brouillon enregistré sans destinataires vérifiables refusé");
-        }
-    }
+    // sfd=1 sends the stored draft as it is: it is read and judged by `stored`.
     // With `m@aid` the server builds the message from the upload alone: nothing to add.
     let mode = if m.attr_all("aid").is_empty() {
         FromMode::Ensure
@@ -272,7 +257,9 @@ pub(crate) fn send_msg(req: &Element, ctx: &Ctx, chk: &mut Check) -> Option<Elem
     check_compose(m, ctx, chk).map(|m| with_m(req, m))
 }
 
-/// SaveDraftRequest: only a draft with `autoSendTime` leaves the mailbox (§6.1 #3).
+/// SaveDraftRequest: a draft with `autoSendTime` leaves the mailbox (§6.1 #3); any
+/// other draft can be sent as stored later (`SendMsg sfd`, its read-receipt address
+/// used by `SendDeliveryReport`), so it is judged when planted, From included.
 pub(crate) fn save_draft(req: &Element, ctx: &Ctx, chk: &mut Check) -> Option<Element> {
     let m = single_m(req, chk)?;
     // Read on `m` by the server; also refused on the request itself (default deny).
@@ -281,15 +268,19 @@ pub(crate) fn save_draft(req: &Element, ctx: &Ctx, chk: &mut Check) -> Option<El
         .into_iter()
         .chain(req.attr_all("autoSendTime"))
         .any(|v| !v.trim().is_empty() && v.trim() != "0");
-    if !auto {
-        return None;
-    }
-    chk.send = true;
+    chk.send = auto;
     check_compose(m, ctx, chk).map(|m| with_m(req, m))
 }
 
-/// Calendar and other message-carrying requests: every `e` anywhere (From/Sender
-/// replaced when present), attendees `at/@a`, organizer `or/@a|@sentBy`, `idnt`
+/// Requests with nothing to read in themselves: the store acts on a stored item only,
+/// judged by `stored` (SendDeliveryReport, AnnounceOrganizerChange).
+pub(crate) fn stored_only(_req: &Element, _ctx: &Ctx, chk: &mut Check) -> Option<Element> {
+    chk.send = true;
+    None
+}
+
+/// Calendar and other message-carrying requests: every `m/e` (From/Sender replaced
+/// when present), attendees `at/@a`, organizer `or/@a|@sentBy`, `idnt`
 /// (§6.1 #4, #7-#11).
 pub(crate) fn carried_messages(req: &Element, ctx: &Ctx, chk: &mut Check) -> Option<Element> {
     chk.send = true;
@@ -326,7 +317,9 @@ fn visit(el: &Element, ctx: &Ctx, chk: &mut Check) -> Option<Element> {
         e.children = ch;
         e
     });
-    if el.children.iter().any(|c| c.name == "e") {
+    // Addresses are `m/e` only: other `e` (a component's end time `comp/e`, a
+    // recurrence date `dtval/e`) are not addresses (issue 9, class 9).
+    if el.name == "m" && el.children.iter().any(|c| c.name == "e") {
         let cur = rebuilt.as_ref().unwrap_or(el);
         if let Some(r) = check_message(cur, ctx, chk, FromMode::ReplaceExisting) {
             return Some(r);

@@ -1,5 +1,5 @@
 //! Rules for standing configuration that makes mail leave later or changes the
-//! sender (zimbra-api §6.2: preferences, filters, identities, AddMsg).
+//! sender (zimbra-api §6.2: preferences, filters, identities).
 
 use super::check::{Check, Ctx};
 use crate::soap::Element;
@@ -132,14 +132,4 @@ pub(crate) fn filter_rules(
         }
         None
     }
-}
-
-/// AddMsgRequest with `filterSent="1"` runs the outgoing filters (§6.2 #23).
-pub(crate) fn add_msg(req: &Element, _ctx: &Ctx, chk: &mut Check) -> Option<Element> {
-    for v in req.attr_all("filterSent") {
-        if v != "0" && !v.eq_ignore_ascii_case("false") {
-            chk.deny("AddMsg avec filterSent refusé");
-        }
-    }
-    None
 }

@@ -10,7 +10,9 @@
 //!      tokens out of the header, `AuthRequest` and two-factor requests answered,
 //!      no full session -> `Answer(AUTH_REQUIRED)`; `ctx.session` is set after it;
 //!   2. directory (directory engineer): `AutoComplete*`/`SearchGal*` -> `Answer`;
-//!   3. policy (policy engineer): outbound catalogue, trust space, sender rewrite
+//!   3. policy (policy engineer): outbound catalogue, trust space, sender rewrite,
+//!      header values; the uploads and stored items the policy asks for are looked up
+//!      (stored items read through the store with the session's token, fail closed)
 //!      -> `Answer(fault)` or `ForwardRewritten`;
 //!   4. otherwise `Forward` (the original bytes, untouched).
 //!
@@ -20,10 +22,11 @@ use super::context::RequestContext;
 use super::identity::IdentityError;
 use crate::policy::config::UnknownRequest;
 use crate::policy::requests::Class;
-use crate::policy::{self, Decision, UploadInfo, UserContext};
+use crate::policy::{self, Decision, ItemRef, StoredItems, UploadInfo, UserContext};
 use crate::server::state::AppState;
-use crate::soap::{Element, Envelope, Fault, SoapReply, NS_MAIL, NS_ZIMBRA};
+use crate::soap::{Element, Envelope, Fault, Format, SoapReply, NS_MAIL, NS_ZIMBRA};
 use http::HeaderMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What to do with a parsed SOAP request.
@@ -68,12 +71,19 @@ pub async fn decide(
         return SoapAction::Answer(reply);
     }
     // ---- 3. policy (M1-M8) ----
-    policy_step(env, ctx, state).await
+    policy_step(env, ctx, headers, state).await
 }
 
-/// Outbound catalogue: pass-only envelopes go straight through (no identity lookup);
-/// anything else is decided by `policy::inspect_with`, default deny.
-async fn policy_step(env: &Envelope, ctx: &RequestContext, state: &AppState) -> SoapAction {
+/// Outbound catalogue: pass-only envelopes go straight through (no identity lookup)
+/// once the rules every request obeys found nothing; anything else is decided by
+/// `policy::inspect_full`, default deny, with the uploads and the stored items it
+/// asks for (stored items are read through the store with the session's token).
+async fn policy_step(
+    env: &Envelope,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> SoapAction {
     let policy = &state.policy;
     let classes: Vec<Option<Class>> = env
         .requests()
@@ -86,10 +96,17 @@ async fn policy_step(env: &Envelope, ctx: &RequestContext, state: &AppState) -> 
         None => unknown_allowed,
         _ => false,
     };
-    if classes.iter().all(passes) {
-        return SoapAction::Forward;
+    let pass_only = classes.iter().all(passes);
+    if pass_only {
+        match policy::inspect(env, &UserContext::default(), policy) {
+            Decision::Allow => return SoapAction::Forward,
+            Decision::Deny(fault) => return SoapAction::Answer(env.fault(&fault)),
+            // A stored item to judge (a request table that made such a request
+            // `pass`): decided below with the user's identity.
+            _ => {}
+        }
     }
-    let user = if classes.contains(&Some(Class::Inspect)) {
+    let user = if pass_only || classes.contains(&Some(Class::Inspect)) {
         let Some(session) = &ctx.session else {
             return identity_fault(env, &IdentityError::NoToken);
         };
@@ -105,15 +122,27 @@ async fn policy_step(env: &Envelope, ctx: &RequestContext, state: &AppState) -> 
         // Only refusals left: the verdict does not depend on who asks.
         Arc::new(UserContext::default())
     };
-    // Uploads the decision needs are looked up in what went through the gateway;
-    // an unknown `aid` is refused (default deny).
-    let decision = match policy::inspect(env, &user, policy) {
-        Decision::NeedsUploads(aids) => {
-            let known = state.uploads.lookup(&aids).await;
-            let uploads = move |aid: &str| -> Option<UploadInfo> { known.get(aid).cloned() };
-            policy::inspect_with(env, &user, policy, &uploads)
+    // Each round answers what the previous one asked for; an upload unknown to the
+    // gateway or an item the store does not show is refused (default deny).
+    let mut uploads: Option<HashMap<String, UploadInfo>> = None;
+    let mut items: Option<HashMap<ItemRef, Result<Element, String>>> = None;
+    let decision = loop {
+        let d = policy::inspect_full(
+            env,
+            &user,
+            policy,
+            &KnownUploads(uploads.as_ref()),
+            &KnownItems(items.as_ref()),
+        );
+        match d {
+            Decision::NeedsUploads(aids) if uploads.is_none() => {
+                uploads = Some(state.uploads.lookup(&aids).await);
+            }
+            Decision::NeedsItems(refs) if items.is_none() => {
+                items = Some(read_items(&refs, env, ctx, headers, state).await);
+            }
+            d => break d,
         }
-        d => d,
     };
     match decision {
         Decision::Allow => SoapAction::Forward,
@@ -126,7 +155,73 @@ async fn policy_step(env: &Envelope, ctx: &RequestContext, state: &AppState) -> 
         Decision::NeedsUploads(_) => SoapAction::Answer(env.fault(&Fault::perm_denied(
             "pièce jointe non vérifiable par la passerelle MSSanté",
         ))),
+        Decision::NeedsItems(_) => SoapAction::Answer(env.fault(&Fault::perm_denied(
+            "élément enregistré non vérifiable par la passerelle MSSanté",
+        ))),
     }
+}
+
+/// Uploads looked up so far (`None`: not yet asked).
+struct KnownUploads<'a>(Option<&'a HashMap<String, UploadInfo>>);
+
+impl policy::Uploads for KnownUploads<'_> {
+    fn get(&self, aid: &str) -> Option<UploadInfo> {
+        self.0.and_then(|m| m.get(aid).cloned())
+    }
+    fn available(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// Stored items read so far (`None`: not yet asked).
+struct KnownItems<'a>(Option<&'a HashMap<ItemRef, Result<Element, String>>>);
+
+impl StoredItems for KnownItems<'_> {
+    fn get(&self, item: &ItemRef) -> Option<Result<Element, String>> {
+        self.0.and_then(|m| m.get(item).cloned())
+    }
+    fn available(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// Most stored items read for one envelope; further ones are refused.
+const MAX_ITEM_READS: usize = 20;
+
+/// Reads each item through the store as the user (the session's store token, the
+/// client's delegated-account context kept, nothing else of its header): the answer
+/// element, or the reason the item could not be read.
+async fn read_items(
+    refs: &[ItemRef],
+    env: &Envelope,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> HashMap<ItemRef, Result<Element, String>> {
+    let mut out = HashMap::new();
+    let token = ctx.session.as_ref().map(|s| &s.upstream_token);
+    for (i, item) in refs.iter().enumerate() {
+        let answer = match token {
+            _ if i >= MAX_ITEM_READS => Err("trop d'éléments enregistrés dans une requête".into()),
+            None => Err("aucune session".into()),
+            Some(t) => {
+                let mut context = Element::new(NS_ZIMBRA, "context").unique();
+                if let Some(account) = env.context.as_ref().and_then(|c| c.child("account")) {
+                    context = context.with_child(account.clone());
+                }
+                let read = Envelope {
+                    format: Format::Json,
+                    context: Some(context),
+                    body: item.read_request(),
+                };
+                super::store_call::send(&state.upstream, read, Some(t), headers, ctx.client_ip)
+                    .await
+                    .map_err(|f| format!("{} ({})", f.reason, f.code))
+            }
+        };
+        out.insert(item.clone(), answer);
+    }
+    out
 }
 
 /// No usable identity for a request that needs one: never forward it uninspected.

@@ -103,6 +103,35 @@ pub fn from_raw(raw: Vec<u8>) -> Composed {
     }
 }
 
+/// The `<e t= a= p=>` children of an `<m>`, as Zimbra's `MessageAddresses` reads them.
+pub fn addresses_of(m: &Element) -> Result<Vec<Address>, Fault> {
+    let mut addresses: Vec<Address> = Vec::new();
+    for e in m.children_named("e") {
+        let t = e.attr("t").ok_or_else(|| super::call::missing("t"))?;
+        let a = e.attr("a").ok_or_else(|| super::call::missing("a"))?;
+        let Some(kind) = t
+            .chars()
+            .next()
+            .filter(|k| t.len() == 1 && "ftcbrsn".contains(*k))
+        else {
+            continue; // unknown types are ignored
+        };
+        let name = e.attr("p").map(str::to_string);
+        // An `a` holding a list is treated as several recipients (zimbra-api.md §4.2).
+        for addr in mime::addresses(a) {
+            if kind == 'f' || kind == 's' {
+                addresses.retain(|x| x.kind != kind); // only the last one counts
+            }
+            addresses.push(Address {
+                kind,
+                addr,
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(addresses)
+}
+
 /// Body tree from `<mp ct=…><content>…</content>|<mp>…</mp></mp>`.
 fn parse_mp(mp: &Element) -> Part {
     let ct = mp.attr("ct").unwrap_or("text/plain").to_ascii_lowercase();
@@ -160,88 +189,14 @@ pub fn compose(
             "header '{name}' not allowed"
         )));
     }
-    let mut addresses: Vec<Address> = Vec::new();
-    for e in m.children_named("e") {
-        let t = e.attr("t").ok_or_else(|| super::call::missing("t"))?;
-        let a = e.attr("a").ok_or_else(|| super::call::missing("a"))?;
-        let Some(kind) = t
-            .chars()
-            .next()
-            .filter(|k| t.len() == 1 && "ftcbrsn".contains(*k))
-        else {
-            continue; // unknown types are ignored
-        };
-        let name = e.attr("p").map(str::to_string);
-        // An `a` holding a list is treated as several recipients (zimbra-api.md §4.2).
-        for addr in mime::addresses(a) {
-            if kind == 'f' || kind == 's' {
-                addresses.retain(|x| x.kind != kind); // only the last one counts
-            }
-            addresses.push(Address {
-                kind,
-                addr,
-                name: name.clone(),
-            });
-        }
-    }
-    let of = |addresses: &[Address], k: char| {
-        addresses
-            .iter()
-            .filter(|a| a.kind == k)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let fmt = |list: &[Address]| {
-        list.iter()
-            .map(|a| mime::format_address(a.name.as_deref(), &a.addr))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let own = Address {
-        kind: 'f',
-        addr: account.name.clone(),
-        name: Some(account.display_name()),
-    };
-    let from = of(&addresses, 'f').pop().unwrap_or_else(|| own.clone());
-    // A From the account does not own is kept, with Sender: self (MailSender.getSenderHeaders).
-    let sender = of(&addresses, 's').pop().or_else(|| {
-        (!from.addr.eq_ignore_ascii_case(&account.name)).then(|| Address {
-            kind: 's',
-            ..own.clone()
-        })
-    });
-    if from.kind == 'f' && !addresses.iter().any(|a| a.kind == 'f') {
-        addresses.insert(0, from.clone());
-    }
+    let addresses = addresses_of(m)?;
     let subject = m.attr("su").unwrap_or("").to_string();
-    let message_id = format!("<{}@sandbox.mssante>", uuid::Uuid::new_v4());
-    let mut headers = vec![("From".to_string(), fmt(std::slice::from_ref(&from)))];
-    if let Some(s) = &sender {
-        headers.push(("Sender".into(), fmt(std::slice::from_ref(s))));
-    }
-    for (k, name) in [
-        ('r', "Reply-To"),
-        ('t', "To"),
-        ('c', "Cc"),
-        ('b', "Bcc"),
-        ('n', "Disposition-Notification-To"),
-    ] {
-        let list = of(&addresses, k);
-        if !list.is_empty() && (k != 'b' || keep_bcc) {
-            headers.push((name.to_string(), fmt(&list)));
-        }
-    }
-    headers.push(("Subject".into(), mime::encode_word(&subject)));
-    headers.push(("Date".into(), mime::rfc2822_date(now_ms())));
-    headers.push(("Message-ID".into(), message_id.clone()));
-    if let Some(irt) = m.attr("irt") {
-        headers.push(("In-Reply-To".into(), irt.to_string()));
-    }
-    match m.attr("f").unwrap_or("") {
-        f if f.contains('!') => headers.push(("Importance".into(), "high".into())),
-        f if f.contains('?') => headers.push(("Importance".into(), "low".into())),
-        _ => {}
-    }
+    let fields = Fields {
+        subject: &subject,
+        irt: m.attr("irt"),
+        flags: m.attr("f").unwrap_or(""),
+        keep_bcc,
+    };
     let mut body = m.child("mp").map(parse_mp).unwrap_or(Part::Text {
         ct: "text/plain".into(),
         content: String::new(),
@@ -283,17 +238,6 @@ pub fn compose(
             }
         }
     }
-    let attachments = files
-        .iter()
-        .filter_map(|f| match f {
-            Part::File { filename, ct, data } => Some(OutboxAttachment {
-                filename: filename.clone(),
-                content_type: ct.clone(),
-                size: data.len(),
-            }),
-            _ => None,
-        })
-        .collect();
     if !files.is_empty() {
         let mut parts = vec![body];
         parts.extend(files);
@@ -302,9 +246,91 @@ pub fn compose(
             parts,
         };
     }
-    let raw = mime::build(&headers, &body);
+    let mut c = build_message(account, addresses, &fields, &body);
+    c.consumed = consumed;
+    Ok(c)
+}
+
+/// The header fields of a message other than its addresses.
+pub struct Fields<'a> {
+    pub subject: &'a str,
+    pub irt: Option<&'a str>,
+    /// `m/@f`: `!` high, `?` low importance.
+    pub flags: &'a str,
+    /// Keep a Bcc header in the bytes (drafts).
+    pub keep_bcc: bool,
+}
+
+/// Builds a message the way Zimbra's MIME builder does: the headers are rebuilt from
+/// the given fields (From defaults to the account, a From it does not own gets
+/// `Sender:` self), written as they are, then the body.
+pub fn build_message(
+    account: &AccountData,
+    mut addresses: Vec<Address>,
+    fields: &Fields<'_>,
+    body: &Part,
+) -> Composed {
+    let of = |addresses: &[Address], k: char| {
+        addresses
+            .iter()
+            .filter(|a| a.kind == k)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let fmt = |list: &[Address]| {
+        list.iter()
+            .map(|a| mime::format_address(a.name.as_deref(), &a.addr))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let own = Address {
+        kind: 'f',
+        addr: account.name.clone(),
+        name: Some(account.display_name()),
+    };
+    let from = of(&addresses, 'f').pop().unwrap_or_else(|| own.clone());
+    // A From the account does not own is kept, with Sender: self (MailSender.getSenderHeaders).
+    let sender = of(&addresses, 's').pop().or_else(|| {
+        (!from.addr.eq_ignore_ascii_case(&account.name)).then(|| Address {
+            kind: 's',
+            ..own.clone()
+        })
+    });
+    if from.kind == 'f' && !addresses.iter().any(|a| a.kind == 'f') {
+        addresses.insert(0, from.clone());
+    }
+    let message_id = format!("<{}@sandbox.mssante>", uuid::Uuid::new_v4());
+    let mut headers = vec![("From".to_string(), fmt(std::slice::from_ref(&from)))];
+    if let Some(s) = &sender {
+        headers.push(("Sender".into(), fmt(std::slice::from_ref(s))));
+    }
+    for (k, name) in [
+        ('r', "Reply-To"),
+        ('t', "To"),
+        ('c', "Cc"),
+        ('b', "Bcc"),
+        ('n', "Disposition-Notification-To"),
+    ] {
+        let list = of(&addresses, k);
+        if !list.is_empty() && (k != 'b' || fields.keep_bcc) {
+            headers.push((name.to_string(), fmt(&list)));
+        }
+    }
+    headers.push(("Subject".into(), mime::encode_word(fields.subject)));
+    headers.push(("Date".into(), mime::rfc2822_date(now_ms())));
+    headers.push(("Message-ID".into(), message_id.clone()));
+    if let Some(irt) = fields.irt {
+        headers.push(("In-Reply-To".into(), irt.to_string()));
+    }
+    match fields.flags {
+        f if f.contains('!') => headers.push(("Importance".into(), "high".into())),
+        f if f.contains('?') => headers.push(("Importance".into(), "low".into())),
+        _ => {}
+    }
+    let attachments = attachments_of(body);
+    let raw = mime::build(&headers, body);
     headers.retain(|(k, _)| k != "Bcc");
-    Ok(Composed {
+    Composed {
         raw,
         headers,
         from: from.addr.clone(),
@@ -313,10 +339,23 @@ pub fn compose(
         cc: of(&addresses, 'c').into_iter().map(|a| a.addr).collect(),
         bcc: of(&addresses, 'b').into_iter().map(|a| a.addr).collect(),
         reply_to: of(&addresses, 'r').into_iter().map(|a| a.addr).collect(),
-        subject,
+        subject: fields.subject.to_string(),
         addresses,
         message_id,
         attachments,
-        consumed,
-    })
+        consumed: Vec::new(),
+    }
+}
+
+/// The file parts of a body, for the outbox record.
+fn attachments_of(body: &Part) -> Vec<OutboxAttachment> {
+    match body {
+        Part::File { filename, ct, data } => vec![OutboxAttachment {
+            filename: filename.clone(),
+            content_type: ct.clone(),
+            size: data.len(),
+        }],
+        Part::Multi { parts, .. } => parts.iter().flat_map(attachments_of).collect(),
+        Part::Text { .. } => Vec::new(),
+    }
 }

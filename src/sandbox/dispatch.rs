@@ -14,6 +14,7 @@ use super::{
     admin, auth, filters, folders, gal, identities, info, mail, msg_action, noop, prefs,
     signatures, tags,
 };
+use super::{calendar, stored_msgs};
 
 /// Runs one request element.
 pub async fn dispatch(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
@@ -53,6 +54,9 @@ pub async fn dispatch(call: &mut Call<'_>, req: &Element) -> Result<Element, Fau
         (NS_MAIL, "GetOutgoingFilterRulesRequest") => filters::get(call, req, true),
         (NS_MAIL, "ModifyOutgoingFilterRulesRequest") => filters::modify(call, req, true),
         (NS_MAIL, "NoOpRequest") => noop::noop(call, req).await,
+        (NS_MAIL, "AddMsgRequest") => stored_msgs::add_msg(call, req),
+        (NS_MAIL, "SendDeliveryReportRequest") => stored_msgs::send_delivery_report(call, req),
+        (NS_MAIL, name) if calendar::HANDLED.contains(&name) => calendar::dispatch(call, req),
         (NS_ADMIN, "AuthRequest") if call.admin_port => admin::auth(call, req),
         (NS_ADMIN, "SetPasswordRequest") if call.admin_port => admin::set_password(call, req),
         (NS_ADMIN, "GetAccountRequest") if call.admin_port => admin::get_account(call, req),

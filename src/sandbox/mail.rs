@@ -261,6 +261,13 @@ pub fn search(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         .with_children(page.collect::<Vec<_>>()))
 }
 
+/// `<inv type="appt"><comp …/></inv>` as GetMsg shows an invitation.
+fn invite_element(comp: Element) -> Element {
+    Element::new(NS_MAIL, "inv")
+        .with_attr("type", "appt")
+        .with_child(comp)
+}
+
 pub fn get_msg(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
     let account = call.account()?;
     let spec = required_child(req, "m")?;
@@ -272,12 +279,40 @@ pub fn get_msg(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
         .mailboxes
         .get_mut(&account.id)
         .ok_or_else(|| Fault::perm_denied("no mailbox"))?;
+    if id_s.contains('-') {
+        // `{item}-{invite}`: the invite of a calendar item, as a message.
+        let inv = super::calendar::invite(mb, id_s)?;
+        let m = Element::new(NS_MAIL, "m")
+            .with_attr("id", id_s.to_string())
+            .with_child(invite_element(inv.comp.clone()));
+        return Ok(Element::new(NS_MAIL, "GetMsgResponse").with_child(m));
+    }
     let id = id_s.parse::<u32>().map_err(|_| no_such_msg(id_s))?;
     let msg = mb.messages.get_mut(&id).ok_or_else(|| no_such_msg(id_s))?;
     if mark_read {
         msg.unread = false;
     }
     let mut el = summary(msg).with_content_attr("mid", msg.message_id.clone(), ValueKind::Str);
+    // `<header n="…"/>` asks for raw header values (several occurrences joined by ",").
+    let (stored_headers, _) = mime::parse_headers(&msg.raw);
+    for h in spec.children_named("header") {
+        let Some(n) = h.attr("n") else { continue };
+        let values: Vec<&str> = stored_headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !values.is_empty() {
+            el = el.with_child(
+                Element::new(NS_MAIL, "header")
+                    .with_attr("n", n.to_string())
+                    .with_text(values.join(",")),
+            );
+        }
+    }
+    for comp in super::ical::components_in_message(&msg.raw) {
+        el = el.with_child(invite_element(comp));
+    }
     if raw {
         el = el.with_content_attr(
             "content",

@@ -109,6 +109,8 @@ pub struct Mailbox {
     pub outgoing_filter_rules: Option<Element>,
     /// Addresses this account has sent to (AutoComplete's ranking table).
     pub ranking: IndexMap<String, u32>,
+    /// Appointments and tasks by item id.
+    pub calendar: BTreeMap<u32, super::calendar::CalItem>,
 }
 
 fn sys_folder(id: u32, name: &str, parent: u32, view: &str) -> Folder {
@@ -152,6 +154,7 @@ impl Mailbox {
             filter_rules: None,
             outgoing_filter_rules: None,
             ranking: IndexMap::new(),
+            calendar: BTreeMap::new(),
         };
         for (k, v) in super::prefs::default_prefs(name, display) {
             mb.prefs.insert(k.to_string(), vec![v]);

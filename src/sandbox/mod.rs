@@ -5,6 +5,8 @@
 
 mod admin;
 mod auth;
+mod calendar;
+mod calendar_send;
 mod call;
 mod compose;
 pub mod data;
@@ -14,6 +16,7 @@ mod filters;
 mod folders;
 mod gal;
 mod http_util;
+mod ical;
 mod identities;
 mod info;
 mod mail;
@@ -29,6 +32,7 @@ mod rest;
 mod router;
 mod signatures;
 pub mod state;
+mod stored_msgs;
 mod tags;
 pub mod token;
 mod upload;
