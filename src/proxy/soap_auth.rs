@@ -13,12 +13,12 @@
 use super::context::{GatewaySession, RequestContext};
 use super::session_gate;
 use crate::audit::AuditEvent;
+use crate::auth::regulation::PasswordGate;
 use crate::auth::secret::Password;
 use crate::auth::services::AuthServices;
 use crate::auth::session::inject_upstream_token;
 use crate::auth::soap2fa::responses;
 use crate::auth::upstream::UpstreamError;
-use crate::auth::user::canonical_user;
 use crate::soap::{Element, Envelope, Fault, SoapReply, ValueKind, NS_ACCOUNT, NS_MAIL, NS_ZIMBRA};
 use http::HeaderMap;
 
@@ -197,8 +197,15 @@ async fn change_password(
         .map(|a| a.text().trim().to_string())
         .or_else(|| req.attr("account").map(|a| a.trim().to_string()))
         .ok_or_else(|| Fault::invalid_request("missing account"))?;
-    let login_domain = auth.portal.cfg.login_domain.as_deref();
-    if canonical_user(&named, login_domain).as_deref() != Some(s.user()) {
+    // The name must designate the session's account (any spelling of it).
+    let designated = auth
+        .portal
+        .resolver
+        .resolve(&named)
+        .await
+        .ok()
+        .map(|n| n.key);
+    if designated.as_deref() != Some(s.user()) {
         return Err(Fault::perm_denied(
             "le mot de passe ne peut être changé que pour votre propre compte",
         ));
@@ -209,6 +216,12 @@ async fn change_password(
     let new = req
         .attr("password")
         .ok_or_else(|| Fault::invalid_request("missing password"))?;
+    let regulator = &auth.portal.regulator;
+    match regulator.begin_password(s.user(), ctx.client_ip).await {
+        Ok(PasswordGate::Open) => {}
+        Ok(_) => return Err(Fault::auth_failed(s.user())),
+        Err(_) => return Err(Fault::failure("serveur de messagerie indisponible").receiver()),
+    }
     let result = auth
         .portal
         .upstream
@@ -220,13 +233,12 @@ async fn change_password(
         )
         .await;
     let changed = match result {
-        Ok(a) => a,
+        Ok(a) => {
+            let _ = regulator.password_succeeded(s.user(), ctx.client_ip).await;
+            a
+        }
         Err(UpstreamError::AuthFailed) => {
-            let _ = auth
-                .portal
-                .regulator
-                .record_failure(s.user(), ctx.client_ip)
-                .await;
+            let _ = regulator.password_failed(s.user(), ctx.client_ip).await;
             return Err(Fault::auth_failed(s.user()));
         }
         Err(UpstreamError::Fault { code, reason }) => return Err(Fault::new(code, reason)),
