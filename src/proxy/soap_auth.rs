@@ -55,6 +55,13 @@ pub async fn step(
     auth: &AuthServices,
 ) -> AuthStep {
     let header_token = take_header_tokens(env, env_changed);
+    // One request, one session: a header token naming another live session than the
+    // cookie's is refused (whichever would have won).
+    if let (Some(s), Some(t)) = (&ctx.session, header_token.as_deref()) {
+        if session_gate::names_another(t, s, auth.sessions()).await {
+            return AuthStep::Answer(env.fault(&Fault::auth_required()));
+        }
+    }
     if ctx.session.is_none() {
         if let Some(t) = header_token.as_deref() {
             ctx.session = session_gate::lookup(t, auth.sessions()).await;
