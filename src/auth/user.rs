@@ -48,6 +48,13 @@ pub fn normalize_login(input: &str, login_domain: Option<&str>) -> Option<String
     (address.len() <= MAX_NAME_BYTES).then_some(address)
 }
 
+/// The spelling rules alone, under the name earlier code used. Keys of second-factor
+/// and session state must come from `identity::AccountResolver` (before the password)
+/// and the store's answer (after it), never from this.
+pub fn canonical_user(input: &str, login_domain: Option<&str>) -> Option<String> {
+    normalize_login(input, login_domain)
+}
+
 /// The key the gateway used before names were resolved (lower case, trimmed,
 /// `@login_domain` added to a bare name): durable rows written then are found again by
 /// it and moved to the canonical account (`identity::adopt_earlier_rows`).
