@@ -462,6 +462,28 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_account_a_store_reports() {
+        let info =
+            serde_json::json!({"id": [{"_content": "id-1"}], "name": "Jean.Dupont@MS.example"});
+        assert_eq!(
+            account_from(&info, "/name", "/id").unwrap(),
+            StoreAccount {
+                name: "jean.dupont@ms.example".into(),
+                id: "id-1".into()
+            }
+        );
+        let acct = serde_json::json!({"account": [{"name": "a@b.fr", "id": "x", "a": []}]});
+        assert!(account_from(&acct, "/account/0/name", "/account/0/id").is_ok());
+        for bad in [
+            serde_json::json!({"id": "x"}),
+            serde_json::json!({"name": "bare", "id": "x"}),
+            serde_json::json!({"name": "a@b.fr", "id": " "}),
+        ] {
+            assert!(account_from(&bad, "/name", "/id").is_err(), "{bad}");
+        }
+    }
+
     /// One-shot HTTP server answering `body` to the first request; returns its URL
     /// and a handle yielding the request it received.
     async fn fake_store(body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
