@@ -65,7 +65,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("session_resolve_strip_inject", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let s = session_gate::resolve(&headers, &uri, &sessions).await;
+                let s = session_gate::resolve(&headers, &uri, &sessions)
+                    .await
+                    .unwrap_or(None);
                 let mut h = headers.clone();
                 let u = session_gate::upstream_headers(&mut h, &uri, s.as_ref());
                 black_box((s.is_some(), h, u))
@@ -78,7 +80,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let s = session_gate::resolve(&empty, &uri, &sessions).await;
-                black_box(s.is_none())
+                black_box(matches!(s, Ok(None)))
             })
         })
     });

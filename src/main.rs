@@ -32,6 +32,12 @@ enum Command {
         /// Sandbox data file (accounts, mail); built-in demo data otherwise.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Sandbox and gateway in one process; prints where to log in.
     Demo {
@@ -70,7 +76,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { config } => cli::serve::run(&config).await,
-            Command::Sandbox { listen, data } => cli::sandbox::run(listen, data.as_deref()).await,
+            Command::Sandbox {
+                listen,
+                data,
+                tls_cert,
+                tls_key,
+            } => cli::sandbox::run(listen, data.as_deref(), tls_cert.zip(tls_key)).await,
             Command::Demo {
                 listen,
                 demo_password,

@@ -1,7 +1,8 @@
 //! Configuration section for this module (`[auth]` in the TOML file).
 //!
-//! Defaults follow Authelia's (auth-gateways.md §8): regulation 3 failures / 2 min
-//! → 5 min ban, TOTP SHA1/6/30 s/skew 1, sessions regenerated after each factor.
+//! Defaults follow Authelia's (auth-gateways.md §8) where they fit: 3 failures / 2 min
+//! → 5 min ban (of the account *from that address*), TOTP SHA1/6/30 s/skew 1, sessions
+//! regenerated after each factor.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -169,17 +170,46 @@ impl Default for ResetConfig {
     }
 }
 
-/// `[auth.regulation]`: bans after repeated failures, rate limits per endpoint.
+/// `[auth.regulation]`: regulation an attacker cannot turn against the owner (the
+/// model is in `auth::regulation` and the README's security section).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegulationConfig {
-    /// Failures within `find_time_secs` that trigger a ban; 0 disables bans.
+    /// Wrong passwords for one account from one address within `find_time_secs` that
+    /// ban that (account, address) pair; 0 disables these bans.
     pub max_retries: u64,
-    /// Window in which failures are counted, seconds.
+    /// Window in which an (account, address) pair's failures are counted, seconds.
     pub find_time_secs: u64,
-    /// Ban duration, seconds.
+    /// Ban of an (account, address) pair, seconds.
     pub ban_time_secs: u64,
-    /// Second-factor submissions allowed per client address per minute.
+    /// Wrong passwords from one address (IPv6: its /64), whatever the accounts, within
+    /// `address_find_time_secs` that ban the address; 0 disables address bans.
+    pub address_max_failures: u64,
+    /// Window in which an address's failures are counted, seconds.
+    pub address_find_time_secs: u64,
+    /// Ban of an address, seconds.
+    pub address_ban_secs: u64,
+    /// Wrong passwords for one account, from any address, before its password checks
+    /// are slowed down (never locked).
+    pub account_free_failures: u64,
+    /// An account's failures are forgotten this long after the last one, seconds.
+    pub account_window_secs: u64,
+    /// Longest wait imposed between password checks of a slowed-down account (1, 2,
+    /// 4… seconds up to this); 0 disables the slow-down.
+    pub account_max_delay_secs: u64,
+    /// Days an address the owner completed a login from is exempt from the slow-down.
+    pub known_address_days: u64,
+    /// Wrong second-factor codes for one account, from any address, that void its
+    /// pending logins (the password must be given again); 0 disables.
+    pub otp_void_after: u64,
+    /// Wrong second-factor codes for one account that lock its second factor and
+    /// notify the user by email; 0 disables.
+    pub otp_lock_after: u64,
+    /// Second-factor lock, seconds.
+    pub otp_lock_secs: u64,
+    /// An account's wrong codes are forgotten this long after the last one, seconds.
+    pub otp_window_secs: u64,
+    /// Second-factor submissions allowed per client address (IPv6: its /64) per minute.
     pub otp_per_minute: u64,
     /// Emailed codes allowed per account per 10 minutes (resend throttle).
     pub email_code_per_10min: u64,
@@ -187,6 +217,9 @@ pub struct RegulationConfig {
     pub reset_per_10min: u64,
     /// Minimum answer time of a failed login, milliseconds (hides timing differences).
     pub failure_min_delay_ms: u64,
+    /// Addresses or CIDR ranges (a hospital's NAT) never banned or rate-limited as a
+    /// whole; every per-account limit still applies to them.
+    pub exempt_addresses: Vec<String>,
 }
 
 impl Default for RegulationConfig {
@@ -195,11 +228,40 @@ impl Default for RegulationConfig {
             max_retries: 3,
             find_time_secs: 120,
             ban_time_secs: 300,
+            address_max_failures: 20,
+            address_find_time_secs: 600,
+            address_ban_secs: 900,
+            account_free_failures: 5,
+            account_window_secs: 900,
+            account_max_delay_secs: 60,
+            known_address_days: 30,
+            otp_void_after: 5,
+            otp_lock_after: 10,
+            otp_lock_secs: 900,
+            otp_window_secs: 900,
             otp_per_minute: 30,
             email_code_per_10min: 5,
             reset_per_10min: 5,
             failure_min_delay_ms: 500,
+            exempt_addresses: Vec::new(),
         }
+    }
+}
+
+impl RegulationConfig {
+    /// Errors, each naming its key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if let Err(err) = super::regulation::parse_exempt(&self.exempt_addresses) {
+            e.push(format!("auth.regulation.exempt_addresses: {err}"));
+        }
+        if self.otp_void_after > 0
+            && self.otp_lock_after > 0
+            && self.otp_lock_after < self.otp_void_after
+        {
+            e.push("auth.regulation.otp_lock_after: must not be below otp_void_after".into());
+        }
+        e
     }
 }
 
@@ -216,5 +278,12 @@ mod tests {
         assert_eq!(c.session.inactivity_timeout_secs, 60);
         assert!(toml::from_str::<AuthConfig>("[session]\nbogus = 1\n").is_err());
         assert!(toml::from_str::<AuthConfig>("bogus = 1\n").is_err());
+        assert!(c.regulation.validate().is_empty());
+        let bad = RegulationConfig {
+            exempt_addresses: vec!["10.0.0.0/8".into(), "2001:db8::1".into(), "nope".into()],
+            ..RegulationConfig::default()
+        };
+        assert_eq!(bad.validate().len(), 1);
+        assert!(bad.validate()[0].contains("\"nope\""));
     }
 }

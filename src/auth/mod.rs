@@ -2,6 +2,8 @@
 //! upstream login calls and Zimbra's SOAP two-factor protocol.
 pub mod clock;
 pub mod config;
+pub mod identity;
+pub mod login;
 pub mod otp;
 pub mod regulation;
 pub mod reset;

@@ -2,6 +2,7 @@
 //! protocol, sharing one session manager, one pair of stores and one regulator.
 
 use super::clock::Clock;
+use super::identity::{migrate_durable_keys, AccountResolver};
 use super::otp::{EmailCodes, RecoveryCodes, TotpFactor};
 use super::regulation::Regulator;
 use super::second_factor::SecondFactor;
@@ -9,8 +10,10 @@ use super::session::SessionManager;
 use super::soap2fa::SoapTwoFactor;
 use super::upstream::UpstreamClient;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::mail::Mailer;
 use crate::portal::PortalState;
+use crate::proxy::upstream::Upstream;
 use crate::store::DurableStore;
 use std::time::Duration;
 
@@ -25,10 +28,18 @@ pub struct AuthServices {
 }
 
 impl AuthServices {
-    /// Builds the services from `[auth]` and `[upstream]`. Fails (the gateway does not
-    /// start) without a data key or when the SQLite file cannot be opened.
-    pub async fn new(config: &Config) -> anyhow::Result<Self> {
+    /// Builds the services from `[auth]` and `[upstream]`, calling the store through
+    /// `upstream` (the proxy's client) and resolving login names with the store's
+    /// admin API, else `directory`. Fails (the gateway does not start) without a data
+    /// key, when the SQLite file cannot be opened, or when the state backends could
+    /// make two instances disagree on who has a factor.
+    pub async fn new(
+        config: &Config,
+        upstream: &Upstream,
+        directory: Option<Directory>,
+    ) -> anyhow::Result<Self> {
         let auth = &config.auth;
+        crate::store::check_backends_agree(&auth.store).map_err(|e| anyhow::anyhow!(e))?;
         let key = auth.store.load_data_key()?;
         let durable = DurableStore::open_sqlite(&auth.store.sqlite_path, key).map_err(|e| {
             anyhow::anyhow!(
@@ -36,6 +47,12 @@ impl AuthServices {
                 auth.store.sqlite_path.display()
             )
         })?;
+        // Rows an earlier version kept under another spelling (case, Unicode forms, a
+        // bare name) move to their account now; aliases move at their next login, or
+        // all at once with `users migrate-keys`.
+        migrate_durable_keys(&durable, auth.login_domain.as_deref(), None)
+            .await
+            .map_err(|e| anyhow::anyhow!("auth.store.sqlite_path: identity migration: {e}"))?;
         let short = auth
             .store
             .open_short(Clock::System)
@@ -49,12 +66,14 @@ impl AuthServices {
             recovery: RecoveryCodes::new(auth.recovery.count),
         };
         let regulator = Regulator::new(auth.regulation.clone(), short.clone());
-        let upstream = UpstreamClient::new(
-            &config.upstream.url,
-            config.upstream.admin_url.as_deref(),
-            Duration::from_secs(config.upstream.response_timeout_secs),
-        )
-        .map_err(|e| anyhow::anyhow!("upstream: {e}"))?;
+        let upstream = UpstreamClient::new(upstream.clone(), config.upstream.admin_url.as_deref())
+            .map_err(|e| anyhow::anyhow!("upstream: {e}"))?;
+        let resolver = AccountResolver::new(
+            auth.login_domain.clone(),
+            upstream.clone(),
+            auth.reset.admin_credentials_file.clone(),
+            directory,
+        );
         let mailer = Some(Mailer::new(&auth.mail).map_err(|e| anyhow::anyhow!("auth.mail: {e}"))?);
         let soap = SoapTwoFactor {
             factor: factor.clone(),
@@ -64,7 +83,8 @@ impl AuthServices {
             regulator: regulator.clone(),
             mailer: mailer.clone(),
             operator: auth.operator.name.clone(),
-            login_domain: auth.login_domain.clone(),
+            resolver: resolver.clone(),
+            otp_lock_secs: auth.regulation.otp_lock_secs,
             stage_ttl: STAGE_TOKEN_TTL,
             session_lifetime: Duration::from_secs(auth.session.absolute_lifetime_secs),
         };
@@ -76,6 +96,7 @@ impl AuthServices {
             upstream,
             mailer,
             short,
+            resolver,
         };
         Ok(AuthServices { portal, soap })
     }

@@ -36,7 +36,12 @@ pub enum Stage {
 /// Server-side session state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
+    /// The canonical account (the store's primary name), never what was typed.
     pub user: String,
+    /// The pending-login generation of the account when the password was checked
+    /// (`Regulator::code_epoch`): wrong codes from anywhere void older pending logins.
+    #[serde(default)]
+    pub otp_epoch: u64,
     /// The store's token; `None` until the password was checked upstream.
     pub upstream_token: Option<UpstreamToken>,
     pub stage: Stage,
@@ -61,13 +66,32 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-fn store_key(id: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-    format!("session:{}", hex::encode(digest.as_ref()))
+/// The hash a session is known by in the store: its key, and its entry in the user's
+/// index. The raw id exists only in the client's cookie or token.
+fn id_hash(id: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, id.as_bytes()).as_ref())
 }
 
+fn store_key(id: &str) -> String {
+    format!("session:{}", id_hash(id))
+}
+
+fn store_key_of_hash(hash: &str) -> String {
+    format!("session:{hash}")
+}
+
+/// The user's index of sessions, by hash (a dump of the store yields no usable id).
 fn user_index_key(user: &str) -> String {
     format!("user_sessions:{user}")
+}
+
+/// An index member: a hash, or a raw id an earlier version stored (hashed on reading).
+fn index_member_hash(member: &str) -> String {
+    if member.len() == 64 && member.bytes().all(|b| b.is_ascii_hexdigit()) {
+        member.to_string()
+    } else {
+        id_hash(member)
+    }
 }
 
 /// Creates, loads, rotates and revokes sessions.
@@ -110,7 +134,7 @@ impl SessionManager {
         self.store.put_json(&store_key(id), s, self.ttl(s)).await?;
         let index_ttl = Duration::from_secs(self.cfg.absolute_lifetime_secs);
         self.store
-            .set_add(&user_index_key(&s.user), id, index_ttl)
+            .set_add(&user_index_key(&s.user), &id_hash(id), index_ttl)
             .await
     }
 
@@ -124,6 +148,7 @@ impl SessionManager {
         let now = self.clock.now_ms();
         let session = Session {
             user: user.to_string(),
+            otp_epoch: 0,
             upstream_token,
             stage,
             created_ms: now,
@@ -198,9 +223,7 @@ impl SessionManager {
         let Some(mut s) = self.store.take_json::<Session>(&store_key(old_id)).await? else {
             return Ok(None);
         };
-        self.store
-            .set_remove(&user_index_key(&s.user), old_id)
-            .await?;
+        self.remove_from_index(&s.user, old_id).await?;
         let now = self.clock.now_ms();
         if self.expired(&s, now) {
             return Ok(None);
@@ -222,9 +245,16 @@ impl SessionManager {
     pub async fn revoke(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let s = self.store.take_json::<Session>(&store_key(id)).await?;
         if let Some(s) = &s {
-            self.store.set_remove(&user_index_key(&s.user), id).await?;
+            self.remove_from_index(&s.user, id).await?;
         }
         Ok(s)
+    }
+
+    async fn remove_from_index(&self, user: &str, id: &str) -> Result<(), StoreError> {
+        let key = user_index_key(user);
+        self.store.set_remove(&key, &id_hash(id)).await?;
+        // An entry an earlier version wrote with the raw id.
+        self.store.set_remove(&key, id).await
     }
 
     /// Ends every session of `user`; returns how many were live.
@@ -235,10 +265,11 @@ impl SessionManager {
     /// Ends every session of `user` and returns them, so the caller can end their
     /// store tokens too.
     pub async fn end_all(&self, user: &str) -> Result<Vec<Session>, StoreError> {
-        let ids = self.store.set_members(&user_index_key(user)).await?;
+        let members = self.store.set_members(&user_index_key(user)).await?;
         let mut ended = Vec::new();
-        for id in ids {
-            if let Some(s) = self.store.take_json::<Session>(&store_key(&id)).await? {
+        for m in members {
+            let key = store_key_of_hash(&index_member_hash(&m));
+            if let Some(s) = self.store.take_json::<Session>(&key).await? {
                 ended.push(s);
             }
         }
@@ -381,6 +412,31 @@ mod tests {
         assert!(m.load(b.id.expose(), true).await.unwrap().is_none());
         assert!(m.load(c.id.expose(), true).await.unwrap().is_none());
         assert!(m.load(bob.id.expose(), true).await.unwrap().is_some());
+    }
+
+    /// What the short store holds (a Redis dump: keys, values, index members) names
+    /// no session a client could present.
+    #[tokio::test]
+    async fn store_holds_no_usable_id() {
+        let (m, _) = manager(cfg());
+        let a = m.create("alice", Stage::Full, None).await.unwrap();
+        let members = m.store.set_members(&user_index_key("alice")).await.unwrap();
+        assert_eq!(members.len(), 1);
+        assert_ne!(members[0], a.id.expose());
+        assert!(m.load(&members[0], true).await.unwrap().is_none());
+        assert_eq!(store_key_of_hash(&members[0]), store_key(a.id.expose()));
+        // An index written by an earlier version (raw ids) still ends its sessions.
+        let b = m.create("bob", Stage::Full, None).await.unwrap();
+        m.store
+            .set_add(
+                &user_index_key("bob"),
+                b.id.expose(),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.revoke_all("bob").await.unwrap(), 1);
+        assert!(m.load(b.id.expose(), true).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -1,16 +1,15 @@
 //! Calls the gateway itself makes to the store (A2, A5, A6): password AuthRequest,
 //! EndSessionRequest, ChangePasswordRequest, and the admin AuthRequest +
-//! GetAccountRequest + SetPasswordRequest used by the reset flow. JSON SOAP bodies,
-//! sent with a small pooled hyper client (rustls + ring for https).
+//! GetAccountRequest + SetPasswordRequest used by the reset flow and name resolution,
+//! and GetInfoRequest to learn which account a token acts as. JSON SOAP bodies, sent
+//! through the proxy's store client (one client, one CA file, one set of timeouts).
 
 use super::secret::{Password, UpstreamToken};
-use bytes::Bytes;
+use crate::config::UpstreamConfig;
+use crate::proxy::full;
+use crate::proxy::limits::collect_capped;
+use crate::proxy::upstream::Upstream;
 use http::{Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -110,6 +109,15 @@ pub fn get_account_body(admin_token: &UpstreamToken, user: &str) -> Value {
     )
 }
 
+/// `GetInfoRequest` with a token: the account's primary name and id (section `mbox`
+/// only: the rest is not needed).
+pub fn get_info_body(token: &UpstreamToken) -> Value {
+    envelope(
+        Some(token),
+        json!({"GetInfoRequest": {"_jsns": "urn:zimbraAccount", "sections": "mbox"}}),
+    )
+}
+
 /// Admin `SetPasswordRequest` for an account id.
 pub fn set_password_body(admin_token: &UpstreamToken, account_id: &str, new: &Password) -> Value {
     envelope(
@@ -155,6 +163,24 @@ pub fn parse_answer(body: &[u8], name: &str) -> Result<Value, UpstreamError> {
         .ok_or_else(|| UpstreamError::Protocol(format!("no {name}")))
 }
 
+/// An account as the store reports it: primary name (lower case) and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreAccount {
+    pub name: String,
+    pub id: String,
+}
+
+fn account_from(v: &Value, name: &str, id: &str) -> Result<StoreAccount, UpstreamError> {
+    let name = scalar(v.pointer(name))
+        .and_then(|n| super::user::normalize_login(&n, None))
+        .filter(|n| n.contains('@'))
+        .ok_or_else(|| UpstreamError::Protocol("no account name".into()))?;
+    let id = scalar(v.pointer(id))
+        .filter(|i| !i.trim().is_empty())
+        .ok_or_else(|| UpstreamError::Protocol("no account id".into()))?;
+    Ok(StoreAccount { name, id })
+}
+
 fn parse_auth(answer: &Value) -> Result<UpstreamAuth, UpstreamError> {
     let token = scalar(answer.get("authToken"))
         .ok_or_else(|| UpstreamError::Protocol("no authToken".into()))?;
@@ -169,13 +195,14 @@ fn parse_auth(answer: &Value) -> Result<UpstreamAuth, UpstreamError> {
 
 // ---- client ------------------------------------------------------------------
 
-/// The store's SOAP endpoints and a pooled client.
+/// The store's SOAP endpoints, reached through the proxy's store client: one client for
+/// the whole gateway, so `upstream.ca_file`, the connect and response timeouts and the
+/// connection pool apply to logins, password changes and resets as to proxied traffic.
 #[derive(Clone)]
 pub struct UpstreamClient {
     soap_url: Uri,
     admin_soap_url: Option<Uri>,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    timeout: Duration,
+    upstream: Upstream,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -184,32 +211,41 @@ impl std::fmt::Debug for UpstreamClient {
     }
 }
 
+fn join(base: &str, path: &str) -> Result<Uri, UpstreamError> {
+    format!("{}{path}", base.trim_end_matches('/'))
+        .parse()
+        .map_err(|e| UpstreamError::Transport(format!("bad URL {base}: {e}")))
+}
+
 impl UpstreamClient {
-    /// `base_url` like `http://127.0.0.1:7070`; `admin_base_url` like `https://store:7071`.
-    pub fn new(
+    /// Calls through `upstream` (the proxy's client); `admin_base_url` like `https://store:7071`.
+    pub fn new(upstream: Upstream, admin_base_url: Option<&str>) -> Result<Self, UpstreamError> {
+        let soap_url = upstream
+            .uri_for("/service/soap")
+            .map_err(|e| UpstreamError::Transport(format!("upstream.url: {e}")))?;
+        Ok(UpstreamClient {
+            soap_url,
+            admin_soap_url: admin_base_url
+                .map(|b| join(b, "/service/admin/soap"))
+                .transpose()?,
+            upstream,
+        })
+    }
+
+    /// A client of its own for `base_url` with the default `[upstream]` settings and
+    /// `timeout` (command-line tools, tests).
+    pub fn standalone(
         base_url: &str,
         admin_base_url: Option<&str>,
         timeout: Duration,
     ) -> Result<Self, UpstreamError> {
-        let join = |b: &str, p: &str| -> Result<Uri, UpstreamError> {
-            format!("{}{p}", b.trim_end_matches('/'))
-                .parse()
-                .map_err(|e| UpstreamError::Transport(format!("bad URL {b}: {e}")))
+        let cfg = UpstreamConfig {
+            url: base_url.to_string(),
+            response_timeout_secs: timeout.as_secs().max(1),
+            ..UpstreamConfig::default()
         };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| UpstreamError::Transport(format!("TLS roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(UpstreamClient {
-            soap_url: join(base_url, "/service/soap")?,
-            admin_soap_url: admin_base_url
-                .map(|b| join(b, "/service/admin/soap"))
-                .transpose()?,
-            client: Client::builder(TokioExecutor::new()).build(connector),
-            timeout,
-        })
+        let upstream = Upstream::new(&cfg).map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        Self::new(upstream, admin_base_url)
     }
 
     async fn call(&self, url: &Uri, body: Value, answer: &str) -> Result<Value, UpstreamError> {
@@ -220,25 +256,23 @@ impl UpstreamClient {
                 http::header::CONTENT_TYPE,
                 "application/soap+xml; charset=utf-8",
             )
-            .body(Full::new(Bytes::from(bytes)))
+            .body(full(bytes))
             .map_err(|e| UpstreamError::Transport(e.to_string()))?;
-        let fut = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| UpstreamError::Transport(e.to_string()))?;
-            let limited = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES);
-            limited
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .map_err(|e| UpstreamError::Transport(e.to_string()))
-        };
-        let body = tokio::time::timeout(self.timeout, fut)
+        let timeout = self.upstream.response_timeout;
+        let resp = self
+            .upstream
+            .send(req, timeout)
             .await
-            .map_err(|_| UpstreamError::Transport("timeout".into()))??;
+            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
+        let body = collect_capped(resp.into_body(), MAX_ANSWER_BYTES, timeout)
+            .await
+            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
         parse_answer(&body, answer)
+    }
+
+    /// Whether an admin SOAP URL is configured.
+    pub fn has_admin(&self) -> bool {
+        self.admin_soap_url.is_some()
     }
 
     fn admin_url(&self) -> Result<&Uri, UpstreamError> {
@@ -261,6 +295,38 @@ impl UpstreamClient {
             )
             .await?;
         parse_auth(&a)
+    }
+
+    /// The account a store token acts as (`GetInfoRequest`: its primary name and id),
+    /// whatever name was typed to get the token.
+    pub async fn account_of(&self, token: &UpstreamToken) -> Result<StoreAccount, UpstreamError> {
+        let info = self
+            .call(&self.soap_url, get_info_body(token), "GetInfoResponse")
+            .await?;
+        account_from(&info, "/name", "/id")
+    }
+
+    /// The account `name` designates for the store (primary name, alias, alias domain,
+    /// default domain), by admin `GetAccountRequest`; `None` when there is none.
+    pub async fn admin_find_account(
+        &self,
+        admin_token: &UpstreamToken,
+        name: &str,
+    ) -> Result<Option<StoreAccount>, UpstreamError> {
+        match self
+            .call(
+                self.admin_url()?,
+                get_account_body(admin_token, name),
+                "GetAccountResponse",
+            )
+            .await
+        {
+            Ok(acct) => account_from(&acct, "/account/0/name", "/account/0/id")
+                .or_else(|_| account_from(&acct, "/account/name", "/account/id"))
+                .map(Some),
+            Err(UpstreamError::Fault { code, .. }) if code == "account.NO_SUCH_ACCOUNT" => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Ends the upstream session of a token (logout).
@@ -315,21 +381,16 @@ impl UpstreamClient {
         user: &str,
         new: &Password,
     ) -> Result<(), UpstreamError> {
-        let url = self.admin_url()?;
-        let acct = self
-            .call(
-                url,
-                get_account_body(admin_token, user),
-                "GetAccountResponse",
-            )
-            .await?;
-        let id = scalar(
-            acct.pointer("/account/0/id")
-                .or_else(|| acct.pointer("/account/id")),
-        )
-        .ok_or_else(|| UpstreamError::Protocol("no account id".into()))?;
+        let id = self
+            .admin_find_account(admin_token, user)
+            .await?
+            .ok_or_else(|| UpstreamError::Fault {
+                code: "account.NO_SUCH_ACCOUNT".into(),
+                reason: "no such account".into(),
+            })?
+            .id;
         self.call(
-            url,
+            self.admin_url()?,
             set_password_body(admin_token, &id, new),
             "SetPasswordResponse",
         )
@@ -401,6 +462,28 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn the_account_a_store_reports() {
+        let info =
+            serde_json::json!({"id": [{"_content": "id-1"}], "name": "Jean.Dupont@MS.example"});
+        assert_eq!(
+            account_from(&info, "/name", "/id").unwrap(),
+            StoreAccount {
+                name: "jean.dupont@ms.example".into(),
+                id: "id-1".into()
+            }
+        );
+        let acct = serde_json::json!({"account": [{"name": "a@b.fr", "id": "x", "a": []}]});
+        assert!(account_from(&acct, "/account/0/name", "/account/0/id").is_ok());
+        for bad in [
+            serde_json::json!({"id": "x"}),
+            serde_json::json!({"name": "bare", "id": "x"}),
+            serde_json::json!({"name": "a@b.fr", "id": " "}),
+        ] {
+            assert!(account_from(&bad, "/name", "/id").is_err(), "{bad}");
+        }
+    }
+
     /// One-shot HTTP server answering `body` to the first request; returns its URL
     /// and a handle yielding the request it received.
     async fn fake_store(body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
@@ -441,7 +524,7 @@ mod tests {
             r#"{"Body":{"AuthResponse":{"authToken":[{"_content":"0_tok"}],"lifetime":1000}}}"#,
         )
         .await;
-        let c = UpstreamClient::new(&url, None, Duration::from_secs(5)).unwrap();
+        let c = UpstreamClient::standalone(&url, None, Duration::from_secs(5)).unwrap();
         let a = c
             .auth_by_password("jean.dupont", &Password::new("s3cret"))
             .await
@@ -458,7 +541,8 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_store_is_transport_error() {
-        let c = UpstreamClient::new("http://127.0.0.1:9", None, Duration::from_secs(2)).unwrap();
+        let c =
+            UpstreamClient::standalone("http://127.0.0.1:9", None, Duration::from_secs(2)).unwrap();
         assert!(matches!(
             c.auth_by_password("u", &Password::new("p")).await,
             Err(UpstreamError::Transport(_))

@@ -6,15 +6,22 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(path: &Path) -> ExitCode {
-    match Config::load(path) {
+    // Beyond the file itself: state backends that would let two instances disagree on
+    // who has a second factor are refused here as by `serve`.
+    let checked = Config::load(path).map_err(|e| e.0).and_then(|c| {
+        crate::store::check_backends_agree(&c.auth.store)
+            .map(|()| c)
+            .map_err(|e| vec![e])
+    });
+    match checked {
         Ok(config) => {
             println!("# {}: configuration OK (secrets redacted)", path.display());
             print!("{}", config.to_redacted_toml());
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(lines) => {
             eprintln!("{}: configuration refused:", path.display());
-            for line in &e.0 {
+            for line in &lines {
                 eprintln!("  - {line}");
             }
             ExitCode::FAILURE

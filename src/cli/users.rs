@@ -1,20 +1,29 @@
-//! `mssante-gateway users set-contact|reset-otp|import`: user administration for
-//! regional IT, on the durable store of `[auth.store]` (and the Redis short store
-//! when the gateway uses one, to end sessions at once).
+//! `mssante-gateway users set-contact|reset-otp|import|unban|migrate-keys`: user
+//! administration for regional IT, on the durable store of `[auth.store]` (and the
+//! Redis short store when the gateway uses one, to end sessions and lift bans at once).
+//!
+//! A user name designates its account as at login (`auth::identity`): spelling rules,
+//! and aliases through the store's admin API when `upstream.admin_url` and the admin
+//! credentials are configured.
 //!
 //! Operator output is in French, like the other administration commands.
 
 use crate::audit::AuditEvent;
 use crate::auth::clock::Clock;
+use crate::auth::identity::{migrate_durable_keys, AccountResolver};
+use crate::auth::regulation::Regulator;
 use crate::auth::session::SessionManager;
-use crate::auth::user::canonical_user;
+use crate::auth::upstream::UpstreamClient;
+use crate::auth::user::normalize_login;
 use crate::config::Config;
 use crate::policy::address::parse_address_list;
-use crate::store::DurableStore;
+use crate::proxy::upstream::Upstream;
+use crate::store::{DurableStore, ShortBackend};
 use anyhow::{anyhow, Context};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -62,6 +71,26 @@ pub enum UsersCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Lift login bans at once (Redis short store only: in memory they live in the
+    /// gateway's process). With a user: its bans from every address, its slow-down
+    /// and its second-factor lock; with --address: that address's ban and its bans on
+    /// every account; with both: that pair.
+    Unban {
+        #[arg(long)]
+        config: PathBuf,
+        /// User name (any spelling of the account).
+        user: Option<String>,
+        /// Client address (IPv4, or IPv6: its whole /64).
+        #[arg(long)]
+        address: Option<IpAddr>,
+    },
+    /// Move second-factor rows kept under another spelling of an account (earlier
+    /// versions keyed on what was typed: case, Unicode forms, aliases) to the account
+    /// itself; rows of accounts that have their own are reported and left unused.
+    MigrateKeys {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// Exit status of `users import` when some lines were rejected.
@@ -80,6 +109,12 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
             file,
             dry_run,
         } => import(&config, &file, dry_run).await,
+        UsersCommand::Unban {
+            config,
+            user,
+            address,
+        } => unban(&config, user.as_deref(), address).await,
+        UsersCommand::MigrateKeys { config } => migrate_keys(&config).await,
     }
 }
 
@@ -102,10 +137,44 @@ fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
     })
 }
 
-fn user_of(cfg: &Config, input: &str) -> anyhow::Result<String> {
-    canonical_user(input, cfg.auth.login_domain.as_deref()).ok_or_else(|| {
+/// The resolver the gateway would use, when it asks the store (admin API configured).
+fn resolver_of(cfg: &Config) -> anyhow::Result<Option<AccountResolver>> {
+    let (Some(admin_url), Some(credentials)) = (
+        cfg.upstream.admin_url.as_deref(),
+        cfg.auth.reset.admin_credentials_file.clone(),
+    ) else {
+        return Ok(None);
+    };
+    let upstream = Upstream::new(&cfg.upstream).context("upstream")?;
+    let client = UpstreamClient::new(upstream, Some(admin_url))
+        .map_err(|e| anyhow!("upstream.admin_url : {e}"))?;
+    Ok(Some(AccountResolver::new(
+        cfg.auth.login_domain.clone(),
+        client,
+        Some(credentials),
+        None,
+    )))
+}
+
+/// The account `input` designates, as at login.
+async fn user_of(
+    cfg: &Config,
+    resolver: Option<&AccountResolver>,
+    input: &str,
+) -> anyhow::Result<String> {
+    let invalid = || {
         anyhow!("nom d'utilisateur invalide : {input:?} (vide, espaces, `:` ou `/`, plusieurs `@`)")
-    })
+    };
+    match resolver {
+        Some(r) => match r.resolve(input).await {
+            Ok(n) => Ok(n.key),
+            Err(crate::auth::identity::IdentityError::Invalid) => Err(invalid()),
+            Err(e) => Err(anyhow!(
+                "{input:?} : le serveur de messagerie n'a pas dit quel compte ce nom désigne ({e})"
+            )),
+        },
+        None => normalize_login(input, cfg.auth.login_domain.as_deref()).ok_or_else(invalid),
+    }
 }
 
 /// Checks a contact address: one plain `local@domain` (no display name, angle
@@ -181,7 +250,7 @@ fn check_not_self(user: &str, email: &str) -> Result<(), String> {
 
 async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    let user = user_of(&cfg, user)?;
+    let user = user_of(&cfg, resolver_of(&cfg)?.as_ref(), user).await?;
     let email = check_contact_email(email)
         .and_then(|e| check_not_self(&user, &e).map(|()| e))
         .map_err(|why| anyhow!("adresse e-mail invalide {email:?} : {why}"))?;
@@ -205,7 +274,7 @@ async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<E
 
 async fn reset_otp(config: &Path, user: &str) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    let user = user_of(&cfg, user)?;
+    let user = user_of(&cfg, resolver_of(&cfg)?.as_ref(), user).await?;
     let durable = open_durable(&cfg)?;
     let before = durable.get(&user).await?;
     durable.clear_second_factor(&user).await?;
@@ -223,7 +292,7 @@ async fn reset_otp(config: &Path, user: &str) -> anyhow::Result<ExitCode> {
         println!("{user} n'avait pas de second facteur enregistré : rien à effacer");
     }
     let session = &cfg.auth.session;
-    let revoked = if cfg.auth.store.short_backend == crate::store::ShortBackend::Redis {
+    let revoked = if cfg.auth.store.short_backend == ShortBackend::Redis {
         let short = cfg.auth.store.open_short(Clock::System).await;
         match short {
             Ok(short) => match SessionManager::new(session.clone(), short)
@@ -332,6 +401,7 @@ fn is_header(fields: &[String]) -> bool {
 pub async fn import_contacts(
     input: impl BufRead,
     login_domain: Option<&str>,
+    resolver: Option<&AccountResolver>,
     target: ImportTarget<'_>,
     report: &mut impl Write,
 ) -> anyhow::Result<ImportStats> {
@@ -382,7 +452,19 @@ pub async fn import_contacts(
             reject("nom d'utilisateur vide".into())?;
             continue;
         }
-        let Some(user) = canonical_user(raw_user, login_domain) else {
+        let resolved = match resolver {
+            Some(r) => match r.resolve(raw_user).await {
+                Ok(n) => Some(n.key),
+                Err(crate::auth::identity::IdentityError::Invalid) => None,
+                Err(e) => {
+                    return Err(anyhow!(
+                        "ligne {no} ({raw_user}) : compte non résolu ({e}) ; import arrêté"
+                    ))
+                }
+            },
+            None => normalize_login(raw_user, login_domain),
+        };
+        let Some(user) = resolved else {
             reject(format!(
                 "nom d'utilisateur invalide {raw_user:?} (espaces, `:` ou `/`, plusieurs `@`)"
             ))?;
@@ -459,8 +541,15 @@ async fn import(config: &Path, file: &Path, dry_run: bool) -> anyhow::Result<Exi
         (d, _) => ImportTarget::DryRun(d.as_ref()),
     };
     let mut report = io::stderr();
-    let stats =
-        import_contacts(input, cfg.auth.login_domain.as_deref(), target, &mut report).await?;
+    let resolver = resolver_of(&cfg)?;
+    let stats = import_contacts(
+        input,
+        cfg.auth.login_domain.as_deref(),
+        resolver.as_ref(),
+        target,
+        &mut report,
+    )
+    .await?;
     let verb = if dry_run {
         "à enregistrer"
     } else {
@@ -481,6 +570,101 @@ async fn import(config: &Path, file: &Path, dry_run: bool) -> anyhow::Result<Exi
         ExitCode::from(EXIT_LINES_REJECTED)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+async fn unban(
+    config: &Path,
+    user: Option<&str>,
+    address: Option<IpAddr>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    if user.is_none() && address.is_none() {
+        return Err(anyhow!(
+            "indiquer un utilisateur, une adresse (--address) ou les deux"
+        ));
+    }
+    if cfg.auth.store.short_backend != ShortBackend::Redis {
+        eprintln!(
+            "erreur : la passerelle garde les blocages en mémoire (auth.store.short_backend = \"memory\") : \
+             cette commande ne peut pas les lever ; ils cessent d'eux-mêmes (au plus {} min) \
+             ou au redémarrage de la passerelle",
+            cfg.auth
+                .regulation
+                .ban_time_secs
+                .max(cfg.auth.regulation.address_ban_secs)
+                .max(cfg.auth.regulation.otp_lock_secs)
+                .div_ceil(60)
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let account = match user {
+        Some(u) => Some(user_of(&cfg, resolver_of(&cfg)?.as_ref(), u).await?),
+        None => None,
+    };
+    let short = cfg
+        .auth
+        .store
+        .open_short(Clock::System)
+        .await
+        .map_err(|e| anyhow!("stockage court Redis : {e}"))?;
+    Regulator::new(cfg.auth.regulation.clone(), short)
+        .unban(account.as_deref(), address)
+        .await
+        .map_err(|e| anyhow!("stockage court Redis : {e}"))?;
+    let who = match (&account, address) {
+        (Some(a), Some(ip)) => format!("de {a} depuis {ip}"),
+        (Some(a), None) => {
+            format!("de {a} (toutes adresses, ralentissement et blocage du second facteur compris)")
+        }
+        (None, Some(ip)) => format!("de l'adresse {ip} (tous comptes)"),
+        (None, None) => return Err(anyhow!("indiquer un utilisateur ou une adresse")),
+    };
+    println!("blocages {who} levés");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate_keys(config: &Path) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let durable = open_durable(&cfg)?;
+    let resolver = resolver_of(&cfg)?;
+    if resolver.is_none() {
+        println!(
+            "note : sans upstream.admin_url et identifiants d'administration, seules les règles \
+             d'écriture s'appliquent (casse, formes Unicode, domaine de connexion) : les alias \
+             ne sont pas résolus"
+        );
+    }
+    let r = migrate_durable_keys(
+        &durable,
+        cfg.auth.login_domain.as_deref(),
+        resolver.as_ref(),
+    )
+    .await?;
+    for (from, to) in &r.moved {
+        println!("{from} → {to} : déplacé");
+    }
+    for (from, to) in &r.refused {
+        println!("{from} → {to} : refusé ({to} a déjà son propre second facteur ; la ligne {from} n'est plus lue)");
+    }
+    for key in &r.unchecked {
+        eprintln!("{key} : compte non vérifié (serveur de messagerie indisponible) ; relancer la commande");
+    }
+    AuditEvent::new("user.keys_migrated")
+        .detail(serde_json::json!({
+            "moved": r.moved.len(), "refused": r.refused.len(), "unchecked": r.unchecked.len()
+        }))
+        .emit();
+    println!(
+        "{} ligne(s) déplacée(s), {} refusée(s), {} non vérifiée(s)",
+        r.moved.len(),
+        r.refused.len(),
+        r.unchecked.len()
+    );
+    Ok(if r.unchecked.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 
@@ -540,6 +724,7 @@ mod tests {
         let stats = import_contacts(
             csv.as_bytes(),
             Some("ms.fr"),
+            None,
             ImportTarget::Store(&d),
             &mut report,
         )

@@ -190,6 +190,7 @@ impl Config {
         }
         let auth = &self.auth;
         e.extend(auth.store.validate());
+        e.extend(auth.regulation.validate());
         match &auth.store.data_key {
             None => e.push(
                 "auth.store.data_key_file: required (TOTP secrets are encrypted with it); \

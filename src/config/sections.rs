@@ -65,7 +65,8 @@ pub struct UpstreamConfig {
     /// Base URL of the store (http or https); requests keep their path and query.
     pub url: String,
     /// Base URL of the store's admin SOAP service (e.g. `https://store:7071`), used only by
-    /// the gateway itself to set a new password after a reset link; none disables resets.
+    /// the gateway itself: a new password after a reset link, and (with the admin
+    /// credentials) the account a typed login name designates; none disables resets.
     pub admin_url: Option<String>,
     /// Extra CA certificates (PEM) trusted for an https upstream; the system roots otherwise.
     pub ca_file: Option<PathBuf>,

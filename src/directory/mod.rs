@@ -262,6 +262,27 @@ impl Directory {
         Ok(best.map(|e| e.mail.clone()))
     }
 
+    /// The address as the annuaire lists it when it lists `address` (exact, case
+    /// folded): used to resolve a login name to its account when the store's admin API
+    /// is not configured.
+    pub async fn mailbox_for_address(
+        &self,
+        address: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        let a = address.trim();
+        if a.is_empty() || a.len() > 254 || !a.contains('@') {
+            return Ok(None);
+        }
+        let cond = Cond::field(Field::Email, Op::Eq, a);
+        let (out, _) = self.search_cached(&cond).await?;
+        Ok(out
+            .entries
+            .iter()
+            .find(|e| e.mail.eq_ignore_ascii_case(a))
+            .or_else(|| out.entries.first())
+            .map(|e| e.mail.clone()))
+    }
+
     /// Drops every cached answer (after an import, for instance).
     pub fn clear_cache(&self) {
         self.cache.invalidate_all();

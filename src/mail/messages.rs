@@ -79,6 +79,24 @@ pub fn password_changed(operator: &str) -> Notification {
     }
 }
 
+/// Wrong second-factor codes locked the account's second factor: someone may know the
+/// password.
+pub fn second_factor_locked(operator: &str, lock_secs: u64) -> Notification {
+    Notification {
+        subject: format!("{operator} : connexion bloquée après des codes erronés"),
+        body: format!(
+            "Bonjour,\n\nDe nombreux codes de connexion erronés ont été saisis pour votre \
+             messagerie sécurisée de santé, après un mot de passe correct. Par précaution, la \
+             connexion à votre compte est bloquée pendant {}.\n\n\
+             Si ce n'est pas vous, quelqu'un connaît sans doute votre mot de passe : changez-le \
+             dès que possible (« Mon Profil », ou « Mot de passe oublié » sur la page de \
+             connexion) et prévenez votre service informatique.{}",
+            minutes(lock_secs),
+            footer(operator)
+        ),
+    }
+}
+
 /// Notice to the previous contact address after it was replaced.
 pub fn contact_email_changed(operator: &str, new_address: &str) -> Notification {
     Notification {

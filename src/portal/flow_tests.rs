@@ -7,6 +7,7 @@ use crate::auth::clock::Clock;
 use crate::auth::config::{
     AuthConfig, OperatorConfig, RegulationConfig, ResetConfig, SessionConfig,
 };
+use crate::auth::identity::AccountResolver;
 use crate::auth::otp::{EmailCodes, RecoveryCodes, TotpFactor};
 use crate::auth::regulation::Regulator;
 use crate::auth::second_factor::SecondFactor;
@@ -27,6 +28,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 const T0: u64 = 1_800_000_000;
 const USER: &str = "alice@ms.example";
+/// Another name of the same account (`zimbraMailAlias`).
+const ALIAS: &str = "a.liddell@ms.example";
 const CONTACT: &str = "alice@perso.example";
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const GOOD_NEW: &str = "Nouveau-mot-2-passe";
@@ -79,8 +82,19 @@ fn answer(log: &Mutex<StoreLog>, admin: bool, req: &Value) -> Value {
             }
         }
         (true, "GetAccountRequest") if token == "0_admin" => {
-            assert_eq!(r["account"]["_content"], USER);
-            json!({"Body": {"GetAccountResponse": {"account": [{"id": "acct-1", "name": USER}]}}})
+            // The account, by its name, a bare name or its alias (as Zimbra resolves them).
+            let named = r["account"]["_content"]
+                .as_str()
+                .unwrap_or("")
+                .to_lowercase();
+            if [USER, "alice", ALIAS].contains(&named.as_str()) {
+                json!({"Body": {"GetAccountResponse": {"account": [{"id": "acct-1", "name": USER}]}}})
+            } else {
+                fault("account.NO_SUCH_ACCOUNT")
+            }
+        }
+        (false, "GetInfoRequest") if token == "0_user" => {
+            json!({"Body": {"GetInfoResponse": {"id": "acct-1", "name": USER}}})
         }
         (true, "SetPasswordRequest") if token == "0_admin" => {
             assert_eq!(r["id"], "acct-1");
@@ -294,6 +308,7 @@ async fn harness_with(admin_file: bool) -> Harness {
         ..MailConfig::default()
     })
     .unwrap();
+    let upstream = UpstreamClient::standalone(&url, Some(&url), Duration::from_secs(5)).unwrap();
     let st = PortalState {
         sessions: SessionManager::new(cfg.session.clone(), short.clone()),
         factor: SecondFactor {
@@ -303,7 +318,13 @@ async fn harness_with(admin_file: bool) -> Harness {
             recovery: RecoveryCodes::new(10),
         },
         regulator: Regulator::new(cfg.regulation.clone(), short.clone()),
-        upstream: UpstreamClient::new(&url, Some(&url), Duration::from_secs(5)).unwrap(),
+        resolver: AccountResolver::new(
+            cfg.login_domain.clone(),
+            upstream.clone(),
+            cfg.reset.admin_credentials_file.clone(),
+            None,
+        ),
+        upstream,
         mailer: Some(mailer),
         short,
         cfg,
@@ -533,7 +554,10 @@ async fn reset_link_is_single_use_and_sets_the_password() {
         .new_password(&token, GOOD_NEW, "Nouveau-mot-2-passf")
         .await;
     assert!(body(&r).contains("ne correspondent pas"));
-    assert!(!h.store_calls().iter().any(|c| c.starts_with("admin:")));
+    assert!(!h
+        .store_calls()
+        .iter()
+        .any(|c| c == "admin:SetPasswordRequest"));
 
     // The store refuses it: the link is put back.
     let r = h.new_password(&token, REFUSED_NEW, REFUSED_NEW).await;
@@ -881,8 +905,9 @@ async fn password_change_keeps_this_session_with_the_new_token() {
     assert_eq!(s.upstream_token.unwrap().expose(), "0_changed");
     assert!(!h.alive(&other).await, "other sessions end");
 
-    // Wrong old passwords count as failures: the third one bans.
-    for _ in 0..2 {
+    // Wrong old passwords count as failures of this (account, address) pair (the right
+    // one above started the count again): after three, the pair is banned.
+    for _ in 0..3 {
         let r = h
             .call(post(
                 "/profil/mot-de-passe",

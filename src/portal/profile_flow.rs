@@ -16,8 +16,9 @@ use super::http_util::{html, redirect};
 use super::pages::{self, paths, ProfileView};
 use super::router::{send_login_code, PortalState, BAD_CODE, EXPIRED_FORM, TOO_MANY, UNAVAILABLE};
 use crate::audit::AuditEvent;
+use crate::auth::login::CodeVerdict;
 use crate::auth::otp::EmailCodeVerdict;
-use crate::auth::regulation::Endpoint;
+use crate::auth::regulation::{Endpoint, PasswordGate};
 use crate::auth::session::{LiveSession, Stage};
 use crate::auth::upstream::UpstreamError;
 use crate::mail::messages;
@@ -208,7 +209,7 @@ pub(super) async fn email_post(
     };
     if !st
         .regulator
-        .allow(Endpoint::EmailCode, &user)
+        .allow_account(Endpoint::EmailCode, &user)
         .await
         .unwrap_or(false)
     {
@@ -351,9 +352,13 @@ pub(super) async fn password_post(
         Err(r) => return r,
     };
     let user = live.session.user.clone();
-    match st.regulator.is_banned(&user, ip).await {
-        Ok(false) => {}
-        Ok(true) => {
+    if let Err(msg) = forms::check_new_password(&form.password, &form.confirmation) {
+        return profile_page(st, &live, StatusCode::BAD_REQUEST, None, Some(msg)).await;
+    }
+    // Counted like a login's password (same pair, same bans), once it goes to the store.
+    match st.regulator.begin_password(&user, ip).await {
+        Ok(PasswordGate::Open) => {}
+        Ok(_) => {
             st.regulator.uniform_delay(started).await;
             return profile_page(
                 st,
@@ -366,9 +371,6 @@ pub(super) async fn password_post(
         }
         Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
     }
-    if let Err(msg) = forms::check_new_password(&form.password, &form.confirmation) {
-        return profile_page(st, &live, StatusCode::BAD_REQUEST, None, Some(msg)).await;
-    }
     let Some(token) = live.session.upstream_token.clone() else {
         return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
     };
@@ -377,9 +379,12 @@ pub(super) async fn password_post(
         .change_password(&token, &user, &form.old_password, &form.password)
         .await
     {
-        Ok(a) => a,
+        Ok(a) => {
+            let _ = st.regulator.password_succeeded(&user, ip).await;
+            a
+        }
         Err(UpstreamError::AuthFailed) => {
-            let _ = st.regulator.record_failure(&user, ip).await;
+            let _ = st.regulator.password_failed(&user, ip).await;
             st.regulator.uniform_delay(started).await;
             return profile_page(
                 st,
@@ -492,15 +497,31 @@ pub(super) async fn otp_post(
     if let Some(refusal) = st.otp_rate_refusal(ip).await {
         return refusal;
     }
-    let now = st.regulator.now_ms() / 1000;
-    match st
-        .factor
-        .verify(&live.session.user, form.code.expose(), now)
-        .await
-    {
-        Ok(Some(_)) => {}
-        Ok(None) => {
+    // Counted with the account's other wrong codes; a full session is not voided by
+    // them (the current generation), only stopped by a lock.
+    let user = &live.session.user;
+    let verdict = match st.regulator.code_epoch(user).await {
+        Ok(epoch) => {
+            st.login()
+                .check_code(user, form.code.expose(), epoch, ip)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match verdict {
+        Ok(CodeVerdict::Accepted(_)) => {}
+        Ok(CodeVerdict::Wrong) => {
             return profile_page(st, &live, StatusCode::UNAUTHORIZED, None, Some(BAD_CODE)).await
+        }
+        Ok(CodeVerdict::Voided | CodeVerdict::Locked) => {
+            return profile_page(
+                st,
+                &live,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                Some(TOO_MANY),
+            )
+            .await
         }
         Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
     }

@@ -16,11 +16,11 @@ use super::http_util::{html, redirect};
 use super::pages::{self, paths};
 use super::router::{PortalState, EXPIRED_FORM, TOO_MANY, UNAVAILABLE};
 use crate::audit::AuditEvent;
+use crate::auth::identity::read_admin_credentials;
 use crate::auth::regulation::Endpoint;
 use crate::auth::reset::ResetLinks;
 use crate::auth::secret::{BearerToken, Password};
 use crate::auth::upstream::UpstreamError;
-use crate::auth::user::canonical_user;
 use crate::mail::messages;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -53,27 +53,13 @@ fn available(st: &PortalState) -> bool {
     st.mailer.is_some() && st.cfg.reset.admin_credentials_file.is_some()
 }
 
-/// Reads `name:password` (first line; the password may contain `:`) from the
-/// configured file. Errors are logged without the file's content.
+/// The store admin's `name:password` from the configured file. Errors are logged
+/// without the file's content.
 fn admin_credentials(st: &PortalState) -> Option<(String, Password)> {
     let path = st.cfg.reset.admin_credentials_file.as_ref()?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "reset: admin credentials unreadable");
-            return None;
-        }
-    };
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    match line.split_once(':') {
-        Some((name, pw)) if !name.trim().is_empty() && !pw.is_empty() => {
-            Some((name.trim().to_string(), Password::new(pw)))
-        }
-        _ => {
-            tracing::warn!(path = %path.display(), "reset: admin credentials file is not name:password");
-            None
-        }
-    }
+    read_admin_credentials(path)
+        .map_err(|e| tracing::warn!(error = %e, "reset: admin credentials unusable"))
+        .ok()
 }
 
 /// A link token as `ResetLinks` issues them: 32 random bytes, base64url.
@@ -120,7 +106,7 @@ pub(super) async fn forgot_post(
     if !st.double_submit_ok(req, &form.csrf) {
         return st.error(StatusCode::FORBIDDEN, EXPIRED_FORM);
     }
-    match st.regulator.allow(Endpoint::Reset, &ip.to_string()).await {
+    match st.regulator.allow_from(Endpoint::Reset, ip).await {
         Ok(true) => {}
         Ok(false) => {
             st.regulator.uniform_delay(started).await;
@@ -131,8 +117,11 @@ pub(super) async fn forgot_post(
             return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
         }
     }
-    if let Some(user) = canonical_user(&form.username, st.cfg.login_domain.as_deref()) {
-        issue_and_send(st, &user, &form.email, ip).await;
+    // The account the name designates (any spelling, alias): its contact address and
+    // its link, as for a login.
+    match st.resolver.resolve(&form.username).await {
+        Ok(name) => issue_and_send(st, &name.key, &form.email, ip).await,
+        Err(e) => tracing::info!(error = %e, "reset: name not resolved"),
     }
     // Same page, same minimum time, whatever happened above.
     st.regulator.uniform_delay(started).await;
@@ -160,7 +149,7 @@ async fn issue_and_send(st: &PortalState, user: &str, email: &str, ip: IpAddr) {
     // At most a few mails per account per window, even from many addresses.
     if !st
         .regulator
-        .allow(Endpoint::Reset, &format!("user:{user}"))
+        .allow_account(Endpoint::Reset, user)
         .await
         .unwrap_or(false)
     {

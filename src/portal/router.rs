@@ -12,20 +12,21 @@ use super::redirect::return_path_or_root;
 use super::{profile_flow, reset_flow};
 use crate::audit::AuditEvent;
 use crate::auth::config::AuthConfig;
+use crate::auth::identity::AccountResolver;
+use crate::auth::login::{CodeVerdict, Login, PasswordRefused};
 use crate::auth::otp::EmailCodeVerdict;
 use crate::auth::regulation::{Endpoint, Regulator};
 use crate::auth::second_factor::{SecondFactor, LOGIN_CODE_PURPOSE};
 use crate::auth::secret::BearerToken;
 use crate::auth::session::{LiveSession, Session, SessionManager, Stage};
-use crate::auth::upstream::{UpstreamClient, UpstreamError};
-use crate::auth::user::canonical_user;
+use crate::auth::upstream::UpstreamClient;
 use crate::mail::{messages, Mailer};
 use crate::store::{OtpChannel, ShortStore, StoreError};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ENROL_CODE_PURPOSE: &str = "enrol";
 const BAD_LOGIN: &str = "Identifiant ou mot de passe incorrect.";
@@ -45,6 +46,8 @@ pub struct PortalState {
     pub upstream: UpstreamClient,
     pub mailer: Option<Mailer>,
     pub short: ShortStore,
+    /// Typed login names to the accounts they designate (`auth::identity`).
+    pub resolver: AccountResolver,
 }
 
 /// A channel set-up in progress (kept server-side, never in the page).
@@ -81,11 +84,24 @@ impl PortalState {
         )
     }
 
+    /// The login steps shared with the SOAP two-factor protocol.
+    pub(super) fn login(&self) -> Login {
+        Login {
+            resolver: self.resolver.clone(),
+            upstream: self.upstream.clone(),
+            regulator: self.regulator.clone(),
+            factor: self.factor.clone(),
+            mailer: self.mailer.clone(),
+            operator: self.cfg.operator.name.clone(),
+            otp_lock_secs: self.cfg.regulation.otp_lock_secs,
+        }
+    }
+
     /// Second-factor submissions per client address (A9): the refusal page when over.
     pub(super) async fn otp_rate_refusal(&self, ip: IpAddr) -> Option<Response<Bytes>> {
         let allowed = self
             .regulator
-            .allow(Endpoint::Otp, &ip.to_string())
+            .allow_from(Endpoint::Otp, ip)
             .await
             .unwrap_or(false);
         (!allowed).then(|| self.error(StatusCode::TOO_MANY_REQUESTS, TOO_MANY))
@@ -222,7 +238,6 @@ fn login_page(
 }
 
 async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Response<Bytes> {
-    let started = Instant::now();
     let Ok(form) = forms::parse::<LoginForm>(req.body()) else {
         return st.error(StatusCode::BAD_REQUEST, "Formulaire invalide.");
     };
@@ -232,56 +247,64 @@ async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
             "La page a expiré. Veuillez recommencer la connexion.",
         );
     }
-    let fail = |count: bool, user: String| async move {
-        if count {
-            let _ = st.regulator.record_failure(&user, ip).await;
+    // The account the name designates, checked by the store: the key of what follows.
+    let ok = match st
+        .login()
+        .check_password(&form.username, &form.password, ip)
+        .await
+    {
+        Ok(ok) => ok,
+        Err(PasswordRefused::BadCredentials) => {
+            return login_page(req, st, Some(BAD_LOGIN), StatusCode::UNAUTHORIZED)
         }
-        st.regulator.uniform_delay(started).await;
-        login_page(req, st, Some(BAD_LOGIN), StatusCode::UNAUTHORIZED)
-    };
-    let Some(user) = canonical_user(&form.username, st.cfg.login_domain.as_deref()) else {
-        return fail(false, String::new()).await;
-    };
-    match st.regulator.is_banned(&user, ip).await {
-        Ok(false) => {}
-        Ok(true) => return fail(false, user).await,
-        Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
-    }
-    let auth = match st.upstream.auth_by_password(&user, &form.password).await {
-        Ok(a) => a,
-        Err(UpstreamError::AuthFailed) => return fail(true, user).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "upstream login failed");
-            return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        Err(PasswordRefused::Slowed(wait)) => {
+            let msg = slowed_message(wait);
+            return login_page(req, st, Some(&msg), StatusCode::TOO_MANY_REQUESTS);
+        }
+        Err(PasswordRefused::Unavailable) => {
+            return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
         }
     };
-    let _ = st.regulator.record_success(&user, ip).await;
+    let user = ok.account.name.clone();
     // A fresh session id (never reuse one the browser brought: fixation).
     if let Some(old) = cookie(req.headers(), st.sessions.cookie_name()) {
         let _ = st.sessions.revoke(old).await;
     }
     let Ok(mut live) = st
         .sessions
-        .create(&user, Stage::PasswordOk, Some(auth.token))
+        .create(&user, Stage::PasswordOk, Some(ok.token))
         .await
     else {
         return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
     };
+    live.session.otp_epoch = ok.epoch;
     live.session.return_to = Some(return_path_or_root(Some(&form.return_to)).to_string());
-    let _ = st.sessions.update(live.id.expose(), &live.session).await;
+    if st
+        .sessions
+        .update(live.id.expose(), &live.session)
+        .await
+        .is_err()
+    {
+        return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+    }
     let set = [st.sessions.cookie(&live.id)];
-    let security = match st.factor.durable.get(&user).await {
-        Ok(s) => s,
-        Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
-    };
-    match security.otp_channel {
+    match ok.security.otp_channel {
         None => redirect(paths::OTP_SETUP, &set),
         Some(OtpChannel::Email) => {
-            send_login_code(st, &user, security.contact_email.as_deref()).await;
+            send_login_code(st, &user, ok.security.contact_email.as_deref()).await;
             redirect(paths::OTP, &set)
         }
         Some(OtpChannel::Totp) => redirect(paths::OTP, &set),
     }
+}
+
+/// The login page's message while an account is slowed down (never a lock).
+fn slowed_message(wait: Duration) -> String {
+    let secs = wait.as_secs().max(1);
+    format!(
+        "Trop de tentatives pour cet identifiant. Veuillez réessayer dans {secs} seconde{}.",
+        if secs > 1 { "s" } else { "" }
+    )
 }
 
 /// Emails a login code (rate-limited per account). Failures are logged, not shown.
@@ -291,7 +314,7 @@ pub(super) async fn send_login_code(st: &PortalState, user: &str, to: Option<&st
     };
     if !st
         .regulator
-        .allow(Endpoint::EmailCode, user)
+        .allow_account(Endpoint::EmailCode, user)
         .await
         .unwrap_or(false)
     {
@@ -378,16 +401,47 @@ async fn otp_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respons
     if let Some(refusal) = st.otp_rate_refusal(ip).await {
         return refusal;
     }
-    let now = st.regulator.now_ms() / 1000;
-    match st
-        .factor
-        .verify(&live.session.user, form.code.expose(), now)
-        .await
-    {
-        Ok(Some(_)) => finish_login(st, &live, ip).await,
-        Ok(None) => otp_page(st, &live, channel, Some(BAD_CODE), None),
+    let verdict = st
+        .login()
+        .check_code(
+            &live.session.user,
+            form.code.expose(),
+            live.session.otp_epoch,
+            ip,
+        )
+        .await;
+    match verdict {
+        Ok(CodeVerdict::Accepted(_)) => finish_login(st, &live, ip).await,
+        Ok(CodeVerdict::Wrong) => otp_page(st, &live, channel, Some(BAD_CODE), None),
+        Ok(CodeVerdict::Voided) => start_again(req, st, &live, VOIDED).await,
+        Ok(CodeVerdict::Locked) => start_again(req, st, &live, LOCKED).await,
         Err(_) => st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
     }
+}
+
+const VOIDED: &str =
+    "Trop de codes erronés : veuillez vous reconnecter avec votre identifiant et votre mot de passe.";
+const LOCKED: &str =
+    "Trop de codes erronés : la connexion à ce compte est bloquée pour quelques minutes. \
+     Son titulaire a été prévenu par courriel.";
+
+/// The pending login is over (voided or locked): the session ends, back to the login page.
+async fn start_again(
+    req: &Request<Bytes>,
+    st: &PortalState,
+    live: &LiveSession,
+    msg: &str,
+) -> Response<Bytes> {
+    if let Ok(Some(s)) = st.sessions.revoke(live.id.expose()).await {
+        if let Some(t) = &s.upstream_token {
+            let _ = st.upstream.end_session(t).await;
+        }
+    }
+    let mut page = login_page(req, st, Some(msg), StatusCode::TOO_MANY_REQUESTS);
+    if let Ok(v) = http::HeaderValue::from_str(&st.sessions.clear_cookie()) {
+        page.headers_mut().append(http::header::SET_COOKIE, v);
+    }
+    page
 }
 
 /// Second factor done: new session id at stage Full, then back to where the user was going.
@@ -551,7 +605,7 @@ async fn setup_post(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
             let sent = match (
                 st.mailer.as_ref(),
                 st.regulator
-                    .allow(Endpoint::EmailCode, &user)
+                    .allow_account(Endpoint::EmailCode, &user)
                     .await
                     .unwrap_or(false),
             ) {
@@ -652,6 +706,16 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
     let Some(step) = step else {
         return setup_page(st, &live, Some(&pending), &pending.email, Some(BAD_CODE));
     };
+    // Stored only if the account still has no factor, unless a full session proved one
+    // (the channel change of « Mon Profil »): a set-up started with the password alone
+    // never replaces a factor enrolled meanwhile, here or on another instance.
+    if live.session.stage != Stage::Full {
+        match st.login().may_enrol_with_password(&user).await {
+            Ok(true) => {}
+            Ok(false) => return redirect(paths::OTP, &[]),
+            Err(_) => return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+        }
+    }
     let d = &st.factor.durable;
     let saved = async {
         if let (OtpChannel::Totp, Some(s)) = (pending.channel, &pending.secret) {
@@ -668,6 +732,7 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
     let Ok(codes) = saved else {
         return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
     };
+    let _ = st.login().enrolment_completed(&user, ip).await;
     AuditEvent::new("otp.enrolled")
         .user(&user)
         .client_ip(ip)

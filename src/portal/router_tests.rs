@@ -25,6 +25,12 @@ async fn state() -> PortalState {
         },
         ..AuthConfig::default()
     };
+    let upstream = UpstreamClient::standalone(
+        &crate::auth::test_support::fake_store().await,
+        None,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     PortalState {
         sessions: SessionManager::new(cfg.session.clone(), short.clone()),
         factor: SecondFactor {
@@ -34,12 +40,8 @@ async fn state() -> PortalState {
             recovery: RecoveryCodes::new(10),
         },
         regulator: Regulator::new(cfg.regulation.clone(), short.clone()),
-        upstream: UpstreamClient::new(
-            &crate::auth::test_support::fake_store().await,
-            None,
-            Duration::from_secs(5),
-        )
-        .unwrap(),
+        resolver: AccountResolver::new(cfg.login_domain.clone(), upstream.clone(), None, None),
+        upstream,
         mailer: None,
         short,
         cfg,

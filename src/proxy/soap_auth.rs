@@ -13,12 +13,12 @@
 use super::context::{GatewaySession, RequestContext};
 use super::session_gate;
 use crate::audit::AuditEvent;
+use crate::auth::regulation::PasswordGate;
 use crate::auth::secret::Password;
 use crate::auth::services::AuthServices;
 use crate::auth::session::inject_upstream_token;
 use crate::auth::soap2fa::responses;
 use crate::auth::upstream::UpstreamError;
-use crate::auth::user::canonical_user;
 use crate::soap::{Element, Envelope, Fault, SoapReply, ValueKind, NS_ACCOUNT, NS_MAIL, NS_ZIMBRA};
 use http::HeaderMap;
 
@@ -55,6 +55,13 @@ pub async fn step(
     auth: &AuthServices,
 ) -> AuthStep {
     let header_token = take_header_tokens(env, env_changed);
+    // One request, one session: a header token naming another live session than the
+    // cookie's is refused (whichever would have won).
+    if let (Some(s), Some(t)) = (&ctx.session, header_token.as_deref()) {
+        if session_gate::names_another(t, s, auth.sessions()).await {
+            return AuthStep::Answer(env.fault(&Fault::auth_required()));
+        }
+    }
     if ctx.session.is_none() {
         if let Some(t) = header_token.as_deref() {
             ctx.session = session_gate::lookup(t, auth.sessions()).await;
@@ -197,8 +204,15 @@ async fn change_password(
         .map(|a| a.text().trim().to_string())
         .or_else(|| req.attr("account").map(|a| a.trim().to_string()))
         .ok_or_else(|| Fault::invalid_request("missing account"))?;
-    let login_domain = auth.portal.cfg.login_domain.as_deref();
-    if canonical_user(&named, login_domain).as_deref() != Some(s.user()) {
+    // The name must designate the session's account (any spelling of it).
+    let designated = auth
+        .portal
+        .resolver
+        .resolve(&named)
+        .await
+        .ok()
+        .map(|n| n.key);
+    if designated.as_deref() != Some(s.user()) {
         return Err(Fault::perm_denied(
             "le mot de passe ne peut être changé que pour votre propre compte",
         ));
@@ -209,6 +223,12 @@ async fn change_password(
     let new = req
         .attr("password")
         .ok_or_else(|| Fault::invalid_request("missing password"))?;
+    let regulator = &auth.portal.regulator;
+    match regulator.begin_password(s.user(), ctx.client_ip).await {
+        Ok(PasswordGate::Open) => {}
+        Ok(_) => return Err(Fault::auth_failed(s.user())),
+        Err(_) => return Err(Fault::failure("serveur de messagerie indisponible").receiver()),
+    }
     let result = auth
         .portal
         .upstream
@@ -220,13 +240,12 @@ async fn change_password(
         )
         .await;
     let changed = match result {
-        Ok(a) => a,
+        Ok(a) => {
+            let _ = regulator.password_succeeded(s.user(), ctx.client_ip).await;
+            a
+        }
         Err(UpstreamError::AuthFailed) => {
-            let _ = auth
-                .portal
-                .regulator
-                .record_failure(s.user(), ctx.client_ip)
-                .await;
+            let _ = regulator.password_failed(s.user(), ctx.client_ip).await;
             return Err(Fault::auth_failed(s.user()));
         }
         Err(UpstreamError::Fault { code, reason }) => return Err(Fault::new(code, reason)),

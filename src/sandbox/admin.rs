@@ -70,8 +70,9 @@ pub fn set_password(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault
 }
 
 /// `<GetAccountRequest><account by="name|id">…</account></GetAccountRequest>`: the
-/// account's name and id, with `zimbraId` among its attributes (`a n=…`), as Zimbra
-/// answers it (the gateway uses it to find the id before `SetPasswordRequest`).
+/// account's name and id, with `zimbraId` and its `zimbraMailAlias` values among its
+/// attributes (`a n=…`), as Zimbra answers it (the gateway uses it to find the id before
+/// `SetPasswordRequest`, and to learn which account a typed login name designates).
 pub fn get_account(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault> {
     call.require_admin()?;
     let selector = req
@@ -79,8 +80,8 @@ pub fn get_account(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault>
         .ok_or_else(|| super::call::missing("account"))?;
     let key = selector.text().trim();
     let account = match selector.attr("by").unwrap_or("name") {
-        "name" => call.state.account_by_name(key),
-        "id" => call.state.account_by_id(key),
+        // Aliases, alias domains and the default domain resolve as for a login.
+        by @ ("name" | "id") => call.state.find_account(by, key),
         other => {
             return Err(fault(
                 "service.INVALID_REQUEST",
@@ -90,11 +91,13 @@ pub fn get_account(call: &mut Call<'_>, req: &Element) -> Result<Element, Fault>
     }
     .ok_or_else(|| fault("account.NO_SUCH_ACCOUNT", format!("no such account: {key}")))?;
     let attr = |n: &str, v: &str| Element::new(NS_ADMIN, "a").with_attr("n", n).with_text(v);
-    Ok(Element::new(NS_ADMIN, "GetAccountResponse").with_child(
-        Element::new(NS_ADMIN, "account")
-            .with_attr("name", &account.name)
-            .with_attr("id", &account.id)
-            .with_child(attr("zimbraId", &account.id))
-            .with_child(attr("zimbraMailDeliveryAddress", &account.name)),
-    ))
+    let mut element = Element::new(NS_ADMIN, "account")
+        .with_attr("name", &account.name)
+        .with_attr("id", &account.id)
+        .with_child(attr("zimbraId", &account.id))
+        .with_child(attr("zimbraMailDeliveryAddress", &account.name));
+    for alias in &account.aliases {
+        element = element.with_child(attr("zimbraMailAlias", alias));
+    }
+    Ok(Element::new(NS_ADMIN, "GetAccountResponse").with_child(element))
 }

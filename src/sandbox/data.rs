@@ -14,6 +14,10 @@ pub const FIXTURE_PASSWORD: &str = "Sandbox-2026!";
 /// The password of the admin account in the embedded fixture file.
 pub const FIXTURE_ADMIN_PASSWORD: &str = "Admin-Sandbox-2026!";
 
+/// The demo's alias domain of `esantepdl.mssante.fr`, an IDN (`santé-pdl.mssante.fr`)
+/// kept in ASCII as Zimbra keeps it.
+const DEMO_ALIAS_DOMAIN: &str = "xn--sant-pdl-e1a.mssante.fr";
+
 /// A salted HMAC-SHA256 of a password (a sandbox, so no slow KDF is needed).
 #[derive(Clone)]
 pub struct PasswordHash {
@@ -58,6 +62,16 @@ impl std::fmt::Debug for DomainData {
     }
 }
 
+/// An alias domain (`zimbraDomainType=alias`): `local@name` designates the account
+/// `local@target` when no account or alias holds `local@name` itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainAlias {
+    /// ASCII (punycode) once loaded, as Zimbra stores IDN domains.
+    pub name: String,
+    pub target: String,
+}
+
 /// A mailbox account with its directory (GAL) fields.
 #[derive(Debug, Clone)]
 pub struct AccountData {
@@ -65,6 +79,8 @@ pub struct AccountData {
     pub id: String,
     /// Primary address, `local@domain`.
     pub name: String,
+    /// Other addresses of the account (`zimbraMailAlias`), lower-cased.
+    pub aliases: Vec<String>,
     pub first_name: String,
     pub last_name: String,
     pub profession: String,
@@ -111,6 +127,8 @@ pub struct ServerSettings {
     pub noop_max_timeout_ms: u64,
     /// Hold time when the request gives no `timeout` (`zimbra_noop_default_timeout`).
     pub noop_default_timeout_ms: u64,
+    /// `zimbraDefaultDomainName`: the domain a bare `prénom.nom` login gets.
+    pub default_domain: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -122,6 +140,7 @@ impl Default for ServerSettings {
             file_upload_max_size: 10_485_760,
             noop_max_timeout_ms: 1_200_000,
             noop_default_timeout_ms: 300_000,
+            default_domain: None,
         }
     }
 }
@@ -130,6 +149,7 @@ impl Default for ServerSettings {
 #[derive(Debug, Clone)]
 pub struct SandboxData {
     pub domains: Vec<DomainData>,
+    pub domain_aliases: Vec<DomainAlias>,
     pub accounts: Vec<AccountData>,
     pub admin: Option<AdminData>,
     pub settings: ServerSettings,
@@ -157,6 +177,8 @@ struct FileData {
     #[serde(default)]
     domains: Vec<DomainData>,
     #[serde(default)]
+    domain_aliases: Vec<DomainAlias>,
+    #[serde(default)]
     accounts: Vec<FileAccount>,
     admin: Option<FileAdmin>,
 }
@@ -167,6 +189,8 @@ struct FileAccount {
     name: String,
     id: Option<String>,
     password: String,
+    #[serde(default)]
+    aliases: Vec<String>,
     #[serde(default)]
     first_name: String,
     #[serde(default)]
@@ -220,6 +244,7 @@ impl SandboxData {
             .map(|a| AccountData {
                 id: a.id.unwrap_or_else(new_id),
                 name: a.name.to_ascii_lowercase(),
+                aliases: a.aliases.iter().map(|x| x.to_ascii_lowercase()).collect(),
                 first_name: a.first_name,
                 last_name: a.last_name,
                 profession: a.profession,
@@ -235,8 +260,20 @@ impl SandboxData {
             name: a.name.to_ascii_lowercase(),
             password: PasswordHash::new(&a.password),
         });
+        let domain_aliases = file
+            .domain_aliases
+            .into_iter()
+            .map(|d| {
+                Ok(DomainAlias {
+                    name: idna::domain_to_ascii(&d.name)
+                        .map_err(|_| anyhow::anyhow!("domain alias {}: invalid name", d.name))?,
+                    target: d.target.to_ascii_lowercase(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let data = SandboxData {
             domains: file.domains,
+            domain_aliases,
             accounts,
             admin,
             settings: file.server,
@@ -251,9 +288,26 @@ impl SandboxData {
                 anyhow::bail!("domain {}: preauth_key must be a hex string", d.name);
             }
         }
+        let declared = |d: &str| self.domains.iter().any(|x| x.name.eq_ignore_ascii_case(d));
         for a in &self.accounts {
-            if !self.domains.iter().any(|d| d.name == a.domain()) {
+            if !declared(a.domain()) {
                 anyhow::bail!("account {}: domain not declared", a.name);
+            }
+            for alias in &a.aliases {
+                let domain = alias.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+                if !declared(domain) {
+                    anyhow::bail!("account {}: alias {alias}: domain not declared", a.name);
+                }
+            }
+        }
+        for d in &self.domain_aliases {
+            if !declared(&d.target) {
+                anyhow::bail!("domain alias {}: target {} not declared", d.name, d.target);
+            }
+        }
+        if let Some(d) = &self.settings.default_domain {
+            if !declared(d) {
+                anyhow::bail!("server.default_domain {d}: domain not declared");
             }
         }
         Ok(())
@@ -345,12 +399,13 @@ impl SandboxData {
                 "35000",
             ),
         ];
-        let accounts = people
+        let mut accounts: Vec<AccountData> = people
             .iter()
             .map(
                 |(local, dom, first, last, prof, company, city, cp)| AccountData {
                     id: new_id(),
                     name: format!("{local}@{dom}"),
+                    aliases: Vec::new(),
                     first_name: first.to_string(),
                     last_name: last.to_string(),
                     profession: prof.to_string(),
@@ -362,6 +417,8 @@ impl SandboxData {
                 },
             )
             .collect();
+        // One account reachable by other names too, as many Zimbra accounts are.
+        accounts[0].aliases = vec![format!("a.lefevre@{pdl}"), format!("antoine.lefevre@{chu}")];
         SandboxData {
             domains: [pdl, chu]
                 .iter()
@@ -370,13 +427,20 @@ impl SandboxData {
                     preauth_key: generate_preauth_key(),
                 })
                 .collect(),
+            domain_aliases: vec![DomainAlias {
+                name: DEMO_ALIAS_DOMAIN.to_string(),
+                target: pdl.to_string(),
+            }],
             accounts,
             admin: Some(AdminData {
                 id: new_id(),
                 name: format!("admin@{pdl}"),
                 password: PasswordHash::new(password),
             }),
-            settings: ServerSettings::default(),
+            settings: ServerSettings {
+                default_domain: Some(pdl.to_string()),
+                ..ServerSettings::default()
+            },
         }
     }
 
@@ -429,6 +493,44 @@ mod tests {
         assert_eq!(
             data.preauth_key("chu-exemple.mssante.fr").map(str::len),
             Some(64)
+        );
+    }
+
+    /// Every spelling Zimbra's `getAccountByName` accepts designates the same account.
+    #[test]
+    fn login_names_resolve_like_zimbra() {
+        let st = super::super::state::SandboxState::new(SandboxData::load(None).unwrap());
+        let antoine = st
+            .find_account("name", "antoine.lefevre@esantepdl.mssante.fr")
+            .unwrap()
+            .id
+            .clone();
+        for spelling in [
+            "antoine.lefevre",
+            "Antoine.Lefevre",
+            "ANTOINE.LEFEVRE@ESANTEPDL.MSSANTE.FR",
+            "antoine.lefevre@ｅｓａｎｔｅｐｄｌ．ｍｓｓａｎｔｅ．ｆｒ",
+            "a.lefevre@esantepdl.mssante.fr",
+            "antoine.lefevre@chu-exemple.mssante.fr",
+            "antoine.lefevre@santé-pdl.mssante.fr",
+            "antoine.lefevre@sante\u{301}-pdl.mssante.fr",
+            "antoine.lefevre@xn--sant-pdl-e1a.mssante.fr",
+            "a.lefevre@SANTÉ-PDL.mssante.fr",
+        ] {
+            let found = st.find_account("name", spelling).map(|a| a.id.clone());
+            assert_eq!(found.as_deref(), Some(antoine.as_str()), "{spelling}");
+        }
+        for unknown in [
+            "antoine.lefevre@nowhere.fr",
+            "nobody",
+            "a.lefevre@chu-exemple.mssante.fr",
+        ] {
+            assert!(st.find_account("name", unknown).is_none(), "{unknown}");
+        }
+        let demo = SandboxData::demo("pw");
+        assert_eq!(
+            demo.domain_aliases[0].name,
+            idna::domain_to_ascii("santé-pdl.mssante.fr").unwrap()
         );
     }
 

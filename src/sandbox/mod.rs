@@ -113,6 +113,15 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 
 /// Binds `listen`, spawns the server and returns at once.
 pub async fn start(listen: SocketAddr, data: SandboxData) -> anyhow::Result<SandboxHandle> {
+    start_with_tls(listen, data, None).await
+}
+
+/// [`start`], serving HTTPS when `tls` is given (a store behind a private CA).
+pub async fn start_with_tls(
+    listen: SocketAddr,
+    data: SandboxData,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> anyhow::Result<SandboxHandle> {
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("sandbox cannot listen on {listen}: {e}"))?;
@@ -132,12 +141,22 @@ pub async fn start(listen: SocketAddr, data: SandboxData) -> anyhow::Result<Sand
             };
             let Ok((stream, _peer)) = conn else { continue };
             let state = accept_state.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service =
                     hyper::service::service_fn(move |req| router::route(state.clone(), req));
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = match tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(s) => builder.serve_connection(TokioIo::new(s), service).await,
+                        Err(_) => return,
+                    },
+                    None => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
             });
         }
     });

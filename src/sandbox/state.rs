@@ -7,7 +7,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use super::data::{AccountData, AdminData, DomainData, PasswordHash, SandboxData, ServerSettings};
+use super::data::{
+    AccountData, AdminData, DomainAlias, DomainData, PasswordHash, SandboxData, ServerSettings,
+};
 use super::mailbox::Mailbox;
 use super::token::TokenSigner;
 
@@ -77,6 +79,7 @@ pub struct Stats {
 pub struct SandboxState {
     pub accounts: Vec<AccountData>,
     pub domains: Vec<DomainData>,
+    pub domain_aliases: Vec<DomainAlias>,
     pub admin: Option<AdminData>,
     pub settings: ServerSettings,
     pub tokens: TokenSigner,
@@ -112,6 +115,7 @@ impl SandboxState {
         Arc::new(SandboxState {
             accounts: data.accounts,
             domains: data.domains,
+            domain_aliases: data.domain_aliases,
             admin: data.admin,
             settings: data.settings,
             tokens: TokenSigner::random(),
@@ -140,21 +144,40 @@ impl SandboxState {
         self.accounts.iter().find(|a| a.id == id)
     }
 
-    /// `by=name|id` lookup; a name without `@` gets the default (first) domain,
-    /// as Zimbra does with `zimbraDefaultDomainName`.
+    /// `by=name|id` lookup. By name, as Zimbra's `getAccountByName`: a name without `@`
+    /// gets `zimbraDefaultDomainName`; the domain goes through IDNA (`IDNUtil.toAsciiEmail`:
+    /// case, full-width forms, composed and decomposed accents all map to one ASCII
+    /// domain); the address may be the account's or one of its aliases; failing that, an
+    /// alias domain is replaced by its target and the lookup tried again.
     pub fn find_account(&self, by: &str, value: &str) -> Option<&AccountData> {
         match by {
             "id" => self.account_by_id(value),
             "name" => {
-                if value.contains('@') {
-                    self.account_by_name(value)
-                } else {
-                    let domain = self.domains.first()?;
-                    self.account_by_name(&format!("{value}@{}", domain.name))
-                }
+                let address = match value.rsplit_once('@') {
+                    Some((local, domain)) => {
+                        format!("{local}@{}", idna::domain_to_ascii(domain).ok()?)
+                    }
+                    None => format!("{value}@{}", self.settings.default_domain.as_deref()?),
+                };
+                self.account_by_address(&address).or_else(|| {
+                    let (local, domain) = address.rsplit_once('@')?;
+                    let alias = self
+                        .domain_aliases
+                        .iter()
+                        .find(|a| a.name.eq_ignore_ascii_case(domain))?;
+                    self.account_by_address(&format!("{local}@{}", alias.target))
+                })
             }
             _ => None,
         }
+    }
+
+    /// The account whose address or alias is `address` (LDAP compares them case-insensitively).
+    fn account_by_address(&self, address: &str) -> Option<&AccountData> {
+        self.accounts.iter().find(|a| {
+            a.name.eq_ignore_ascii_case(address)
+                || a.aliases.iter().any(|x| x.eq_ignore_ascii_case(address))
+        })
     }
 
     pub fn domain(&self, name: &str) -> Option<&DomainData> {

@@ -95,7 +95,13 @@ async fn dispatch(
     }
 
     let surface = path::classify(&normalized.decided, &state.config.paths);
-    let session = session_gate::resolve(req.headers(), req.uri(), state.auth.sessions()).await;
+    let session = match session_gate::resolve(req.headers(), req.uri(), state.auth.sessions()).await
+    {
+        Ok(s) => s,
+        Err(session_gate::SessionConflict) => {
+            return (session_gate::conflicting(req.headers()), surface, logged)
+        }
+    };
     let trusted = headers::is_trusted(conn.peer.ip(), &state.trusted_proxies);
     let secure = conn.tls
         || (state.config.server.behind_tls_proxy

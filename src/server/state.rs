@@ -56,7 +56,7 @@ impl AppState {
             DirectoryHook::from_config(&config.directory)
                 .map_err(|e| anyhow::anyhow!("directory: {e}"))?,
         );
-        let auth = AuthServices::new(&config).await?;
+        let auth = AuthServices::new(&config, &upstream, Some(directory.directory.clone())).await?;
         let mut readiness = readiness;
         readiness.push(Arc::new(AuthStoresReadiness {
             short: auth.portal.short.clone(),

@@ -44,6 +44,17 @@ pub struct UserSecurity {
     pub recovery_codes_left: usize,
 }
 
+/// What [`DurableStore::rekey_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rekey {
+    /// The row now belongs to the canonical account.
+    Moved,
+    /// The canonical account has its own row: the old one is left as it was, never read.
+    Conflict,
+    /// Nothing was kept under the old key.
+    Absent,
+}
+
 const MIGRATIONS: &[&str] = &[
     // v1
     "CREATE TABLE user_security (
@@ -319,6 +330,67 @@ impl DurableStore {
         .await
     }
 
+    /// Every user key that has a row (identity migration, administration).
+    pub async fn user_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|c| {
+            let mut st = c.prepare(
+                "SELECT user FROM user_security UNION SELECT user FROM recovery_code ORDER BY 1",
+            )?;
+            let keys = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(keys)
+        })
+        .await
+    }
+
+    /// Identity migration: moves the row kept under `from` (a spelling an earlier
+    /// version keyed on) to the canonical account `to`. Refused (`Conflict`, nothing
+    /// changes) when `to` has a row already: the canonical row is the one that counts.
+    /// The TOTP secret is sealed again for its new key; recovery codes, hashed for the
+    /// old key, cannot follow and are dropped (the user makes new ones in « Mon profil »).
+    pub async fn rekey_user(&self, from: &str, to: &str) -> Result<Rekey, StoreError> {
+        if from == to {
+            return Ok(Rekey::Absent);
+        }
+        let secret = self.totp_secret(from).await?;
+        let resealed = match &secret {
+            Some(s) => Some(
+                self.data_key()
+                    .seal(&totp_context(to), s.expose().as_bytes())?
+                    .0,
+            ),
+            None => None,
+        };
+        let (from, to) = (from.to_string(), to.to_string());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let has = |user: &str| -> Result<bool, rusqlite::Error> {
+                tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM user_security WHERE user = ?1)
+                         OR EXISTS (SELECT 1 FROM recovery_code WHERE user = ?1)",
+                    params![user],
+                    |r| r.get(0),
+                )
+            };
+            if !has(&from)? {
+                return Ok(Rekey::Absent);
+            }
+            if has(&to)? {
+                return Ok(Rekey::Conflict);
+            }
+            tx.execute(
+                "UPDATE user_security SET user = ?2, totp_secret = ?3,
+                 updated_at = strftime('%s','now') WHERE user = ?1",
+                params![from, to, resealed],
+            )?;
+            tx.execute("DELETE FROM recovery_code WHERE user = ?1", params![from])?;
+            tx.commit()?;
+            Ok(Rekey::Moved)
+        })
+        .await
+    }
+
     /// Liveness probe for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(|c| {
@@ -413,6 +485,45 @@ mod tests {
         assert!(!s.consume_recovery_code("bob", vec![2]).await.unwrap());
         s.clear_second_factor("alice").await.unwrap();
         assert_eq!(s.get("alice").await.unwrap().recovery_codes_left, 0);
+    }
+
+    #[tokio::test]
+    async fn rekey_moves_a_row_or_refuses() {
+        let s = store();
+        s.set_totp_secret("Alice", Some("JBSWY3DPEHPK3PXP"))
+            .await
+            .unwrap();
+        s.set_otp_channel("Alice", Some(OtpChannel::Totp))
+            .await
+            .unwrap();
+        s.replace_recovery_codes("Alice", vec![vec![1]])
+            .await
+            .unwrap();
+        assert_eq!(s.user_keys().await.unwrap(), vec!["Alice"]);
+        assert_eq!(s.rekey_user("Alice", "alice").await.unwrap(), Rekey::Moved);
+        let u = s.get("alice").await.unwrap();
+        assert_eq!(u.otp_channel, Some(OtpChannel::Totp));
+        assert_eq!(u.recovery_codes_left, 0, "hashed for the old key: dropped");
+        assert_eq!(
+            s.totp_secret("alice").await.unwrap().unwrap().expose(),
+            "JBSWY3DPEHPK3PXP",
+            "sealed again for the new key"
+        );
+        assert_eq!(s.get("Alice").await.unwrap(), UserSecurity::default());
+        assert_eq!(s.rekey_user("Alice", "alice").await.unwrap(), Rekey::Absent);
+        s.set_otp_channel("mallory", Some(OtpChannel::Email))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.rekey_user("mallory", "alice").await.unwrap(),
+            Rekey::Conflict
+        );
+        assert_eq!(
+            s.get("alice").await.unwrap().otp_channel,
+            Some(OtpChannel::Totp),
+            "the canonical row is kept"
+        );
+        assert_eq!(s.user_keys().await.unwrap(), vec!["alice", "mallory"]);
     }
 
     #[tokio::test]

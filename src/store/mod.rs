@@ -8,7 +8,7 @@ pub mod redis;
 pub mod short;
 
 pub use crypto::{DataKey, SealedBox};
-pub use durable::{DurableStore, OtpChannel, UserSecurity};
+pub use durable::{DurableStore, OtpChannel, Rekey, UserSecurity};
 pub use short::ShortStore;
 
 use crate::auth::clock::Clock;
@@ -139,6 +139,26 @@ impl StoreConfig {
     }
 }
 
+/// Two instances must not disagree on who has a factor: a short-lived store shared by
+/// several instances (Redis) with a durable store each instance keeps to itself
+/// (SQLite) lets instance B see no factor — and enrol a new one with the password
+/// alone — for an account that enrolled on instance A. `check-config` and `serve`
+/// refuse that pair; a shared durable backend is what makes Redis acceptable (this is
+/// the one place to relax).
+pub fn check_backends_agree(cfg: &StoreConfig) -> Result<(), String> {
+    match cfg.short_backend {
+        ShortBackend::Memory => Ok(()),
+        ShortBackend::Redis => Err(format!(
+            "auth.store.short_backend = \"redis\" shares sessions between instances, but \
+             second factors stay in each instance's own SQLite file ({}): an instance \
+             would not see a factor enrolled on another one and would let the password \
+             alone set a new one. Use short_backend = \"memory\" until a shared durable \
+             store is configured",
+            cfg.sqlite_path.display()
+        )),
+    }
+}
+
 /// A store failure. Callers fail closed (login refused), never open.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -146,6 +166,9 @@ pub enum StoreError {
     Database(String),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    /// A bounded space has no room for a new key (callers fail closed).
+    #[error("short-lived store full: {0}")]
+    Full(String),
     #[error("encryption error: {0}")]
     Crypto(String),
     #[error("data key: {0}")]

@@ -6,14 +6,18 @@
 //! - `put` is `SET key value PX ttl`; `take` is `GETDEL` (atomic: a one-time value
 //!   is taken once, whichever instance asks);
 //! - `incr` is one Lua script (`INCR`, and `PEXPIRE` on the first increment): the
-//!   window starts at the first increment, as in memory;
+//!   window starts at the first increment, as in memory (`incr_sliding`: `PEXPIRE` at
+//!   every increment);
 //! - sets are Redis sets whose TTL is only ever extended by `set_add` (Lua again);
 //!   members come back sorted (the memory backend keeps insertion order; callers
 //!   must not rely on either).
 //!
 //! Every key gets `redis_key_prefix`. Every command has a deadline
 //! (`redis_timeout_ms`); a failure is a `StoreError` and callers fail closed.
-//! Needs Redis 6.2 or later (GETDEL), checked at connection when `INFO` is allowed.
+//! Needs Redis 6.2 or later (GETDEL), checked at connection when `INFO` is allowed,
+//! and `maxmemory-policy noeviction`, checked when `CONFIG GET` is allowed: with an
+//! evicting policy, keys an attacker makes could push bans and counters out; with
+//! `noeviction` a full server refuses writes and logins fail closed.
 
 use super::{StoreConfig, StoreError};
 use crate::auth::clock::Clock;
@@ -30,6 +34,15 @@ static INCR_WINDOW: LazyLock<Script> = LazyLock::new(|| {
          if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
            redis.call('PEXPIRE', KEYS[1], ARGV[1])
          end
+         return n",
+    )
+});
+
+/// `INCR`, then the key lives `ARGV[1]` ms after this increment (a sliding window).
+static INCR_SLIDING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local n = redis.call('INCR', KEYS[1])
+         redis.call('PEXPIRE', KEYS[1], ARGV[1])
          return n",
     )
 });
@@ -184,6 +197,20 @@ impl RedisShortStore {
                 }
             }
         }
+        match store
+            .query::<Vec<String>>(::redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+            .await
+        {
+            Ok(pair) => {
+                if let Some(policy) = pair.get(1) {
+                    eviction_policy_ok(policy).map_err(StoreError::Database)?;
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "redis: maxmemory-policy unknown (CONFIG GET refused); it must be noeviction"
+            ),
+        }
         Ok(store)
     }
 
@@ -249,10 +276,16 @@ impl RedisShortStore {
         self.query(::redis::cmd("GETDEL").arg(self.key(key))).await
     }
 
-    pub async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
+    pub async fn incr(
+        &self,
+        key: &str,
+        window: Duration,
+        sliding: bool,
+    ) -> Result<u64, StoreError> {
         let mut c = self.conn.clone();
+        let script = if sliding { &INCR_SLIDING } else { &INCR_WINDOW };
         self.deadline(
-            INCR_WINDOW
+            script
                 .key(self.key(key))
                 .arg(millis(window))
                 .invoke_async(&mut c),
@@ -297,6 +330,19 @@ impl RedisShortStore {
     }
 }
 
+/// Only `noeviction` keeps bans and counters whatever other keys are written.
+fn eviction_policy_ok(policy: &str) -> Result<(), String> {
+    if policy.eq_ignore_ascii_case("noeviction") {
+        Ok(())
+    } else {
+        Err(format!(
+            "redis: maxmemory-policy is {policy}: keys an attacker makes could evict bans and \
+             failure counters; set `maxmemory-policy noeviction` (a full server then refuses \
+             logins instead of forgetting bans)"
+        ))
+    }
+}
+
 /// `(major, minor)` from the `redis_version:` line of `INFO server`.
 fn server_version(info: &str) -> Option<(u32, u32)> {
     let v = info
@@ -323,6 +369,17 @@ mod tests {
             .contains("refused"));
         assert!(check_url("http://h/").unwrap_err().contains("scheme"));
         assert!(check_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn only_noeviction_is_accepted() {
+        assert!(eviction_policy_ok("noeviction").is_ok());
+        for p in ["allkeys-lru", "volatile-lru", "volatile-ttl", "allkeys-lfu"] {
+            assert!(
+                eviction_policy_ok(p).unwrap_err().contains("noeviction"),
+                "{p}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,14 @@
 //!
 //! Every entry carries its deadline on the gateway's `Clock`, checked on read, so
 //! expiry is exact and testable; moka's per-entry TTL only reclaims memory.
+//!
+//! Two spaces, each bounded on its own: keys starting with [`GUARD_PREFIX`] (bans,
+//! failure counters, locks: the regulation) live in a map that never evicts a live
+//! entry — when it is full a new key is refused and the caller fails closed — so keys
+//! an attacker makes by the million (sessions, codes, stage tokens, or counters of
+//! their own) can never push a ban or a counter out. Everything else lives in an
+//! evicting cache. The Redis backend must run with `maxmemory-policy noeviction`
+//! (checked at connection) for the same guarantee.
 
 use super::redis::RedisShortStore;
 use super::StoreError;
@@ -9,10 +17,19 @@ use crate::auth::clock::Clock;
 use moka::future::Cache;
 use moka::ops::compute::Op;
 use moka::Expiry;
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Keys of the regulation space (see the module documentation).
+pub const GUARD_PREFIX: &str = "reg:";
+
+/// A full guard space is swept for expired entries at most this often.
+const SWEEP_EVERY_MS: u64 = 1000;
 
 #[derive(Clone)]
 struct Entry {
@@ -42,7 +59,69 @@ impl Expiry<String, Entry> for PerEntryTtl {
 #[derive(Clone)]
 pub struct MemoryShortStore {
     cache: Cache<String, Entry>,
+    guard: Arc<GuardSpace>,
     clock: Clock,
+}
+
+/// The regulation space: bounded, never evicting a live entry.
+struct GuardSpace {
+    map: Mutex<HashMap<String, Entry>>,
+    capacity: usize,
+    last_sweep_ms: AtomicU64,
+}
+
+impl GuardSpace {
+    /// Runs `f` on the live entry at `key` (`None` when absent or expired); `f` returns
+    /// the new entry (`None` removes it). A new key in a full space is refused.
+    fn update<T>(
+        &self,
+        key: &str,
+        now: u64,
+        f: impl FnOnce(Option<&Entry>) -> (Option<Entry>, T),
+    ) -> Result<T, StoreError> {
+        let mut map = self.map.lock();
+        let live = map.get(key).filter(|e| e.expires_at_ms > now);
+        let had = live.is_some();
+        let (new, out) = f(live);
+        match new {
+            Some(e) => {
+                if !had && !map.contains_key(key) && map.len() >= self.capacity {
+                    self.sweep(&mut map, now);
+                    if map.len() >= self.capacity {
+                        return Err(StoreError::Full(
+                            "regulation space (bans, counters) is full".into(),
+                        ));
+                    }
+                }
+                map.insert(key.to_string(), e);
+            }
+            None => {
+                map.remove(key);
+            }
+        }
+        Ok(out)
+    }
+
+    fn sweep(&self, map: &mut HashMap<String, Entry>, now: u64) {
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < SWEEP_EVERY_MS && last != 0 {
+            return;
+        }
+        self.last_sweep_ms.store(now.max(1), Ordering::Relaxed);
+        map.retain(|_, e| e.expires_at_ms > now);
+    }
+
+    fn get(&self, key: &str, now: u64) -> Option<Entry> {
+        self.map
+            .lock()
+            .get(key)
+            .filter(|e| e.expires_at_ms > now)
+            .cloned()
+    }
+}
+
+fn is_guarded(key: &str) -> bool {
+    key.starts_with(GUARD_PREFIX)
 }
 
 /// Short-lived key/value state with per-entry TTL.
@@ -63,12 +142,18 @@ impl std::fmt::Debug for ShortStore {
 }
 
 impl ShortStore {
+    /// `max_entries` bounds each of the two spaces.
     pub fn memory(clock: Clock, max_entries: u64) -> Self {
         ShortStore::Memory(MemoryShortStore {
             cache: Cache::builder()
                 .max_capacity(max_entries)
                 .expire_after(PerEntryTtl)
                 .build(),
+            guard: Arc::new(GuardSpace {
+                map: Mutex::new(HashMap::new()),
+                capacity: usize::try_from(max_entries).unwrap_or(usize::MAX).max(1),
+                last_sweep_ms: AtomicU64::new(0),
+            }),
             clock,
         })
     }
@@ -109,7 +194,12 @@ impl ShortStore {
         match self {
             ShortStore::Memory(m) => {
                 let now = m.clock.now_ms();
-                Ok(Self::live(m.cache.get(key).await, now).map(|e| e.data.as_ref().clone()))
+                let entry = if is_guarded(key) {
+                    m.guard.get(key, now)
+                } else {
+                    Self::live(m.cache.get(key).await, now)
+                };
+                Ok(entry.map(|e| e.data.as_ref().clone()))
             }
             ShortStore::Redis(r) => r.get(key).await,
         }
@@ -119,6 +209,9 @@ impl ShortStore {
         match self {
             ShortStore::Memory(m) => {
                 let entry = self.entry(value, ttl);
+                if is_guarded(key) {
+                    return m.guard.update(key, m.clock.now_ms(), |_| (Some(entry), ()));
+                }
                 m.cache.insert(key.to_string(), entry).await;
                 Ok(())
             }
@@ -129,7 +222,11 @@ impl ShortStore {
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {
             ShortStore::Memory(m) => {
-                m.cache.invalidate(key).await;
+                if is_guarded(key) {
+                    m.guard.map.lock().remove(key);
+                } else {
+                    m.cache.invalidate(key).await;
+                }
                 Ok(())
             }
             ShortStore::Redis(r) => r.delete(key).await,
@@ -141,7 +238,16 @@ impl ShortStore {
         match self {
             ShortStore::Memory(m) => {
                 let now = m.clock.now_ms();
-                Ok(Self::live(m.cache.remove(key).await, now).map(|e| e.data.as_ref().clone()))
+                let entry = if is_guarded(key) {
+                    m.guard
+                        .map
+                        .lock()
+                        .remove(key)
+                        .filter(|e| e.expires_at_ms > now)
+                } else {
+                    Self::live(m.cache.remove(key).await, now)
+                };
+                Ok(entry.map(|e| e.data.as_ref().clone()))
             }
             ShortStore::Redis(r) => r.take(key).await,
         }
@@ -150,7 +256,39 @@ impl ShortStore {
     /// Increments a counter whose window starts at its first increment and lasts
     /// `window`; returns the new count. Atomic per key.
     pub async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
+        self.incr_with(key, window, false).await
+    }
+
+    /// Increments a counter that lives until `idle` after its last increment (failures
+    /// that keep coming keep it alive); returns the new count. Atomic per key.
+    pub async fn incr_sliding(&self, key: &str, idle: Duration) -> Result<u64, StoreError> {
+        self.incr_with(key, idle, true).await
+    }
+
+    async fn incr_with(
+        &self,
+        key: &str,
+        window: Duration,
+        sliding: bool,
+    ) -> Result<u64, StoreError> {
         match self {
+            ShortStore::Memory(m) if is_guarded(key) => {
+                let now = m.clock.now_ms();
+                let fresh = self.entry(1u64.to_be_bytes().to_vec(), window);
+                m.guard.update(key, now, |old| {
+                    let e = match old {
+                        Some(old) => {
+                            let n = counter_value(&old.data) + 1;
+                            let mut e = if sliding { fresh } else { old.clone() };
+                            e.data = Arc::new(n.to_be_bytes().to_vec());
+                            e
+                        }
+                        None => fresh,
+                    };
+                    let n = counter_value(&e.data);
+                    (Some(e), n)
+                })
+            }
             ShortStore::Memory(m) => {
                 let now = m.clock.now_ms();
                 let fresh = self.entry(1u64.to_be_bytes().to_vec(), window);
@@ -161,9 +299,10 @@ impl ShortStore {
                         match Self::live(old.map(|e| e.into_value()), now) {
                             Some(old) => {
                                 let n = counter_value(&old.data) + 1;
+                                let base = if sliding { fresh } else { old };
                                 Entry {
                                     data: Arc::new(n.to_be_bytes().to_vec()),
-                                    ..old
+                                    ..base
                                 }
                             }
                             None => fresh,
@@ -172,7 +311,7 @@ impl ShortStore {
                     .await;
                 Ok(counter_value(&e.into_value().data))
             }
-            ShortStore::Redis(r) => r.incr(key, window).await,
+            ShortStore::Redis(r) => r.incr(key, window, sliding).await,
         }
     }
 

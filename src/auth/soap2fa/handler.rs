@@ -4,12 +4,13 @@
 
 use super::{mask_email, parse_method, responses};
 use crate::audit::AuditEvent;
+use crate::auth::identity::AccountResolver;
+use crate::auth::login::{CodeVerdict, Login, PasswordOk, PasswordRefused};
 use crate::auth::regulation::{Endpoint, Regulator};
 use crate::auth::second_factor::{SecondFactor, LOGIN_CODE_PURPOSE};
 use crate::auth::secret::{Password, UpstreamToken};
 use crate::auth::session::{SessionManager, Stage};
-use crate::auth::upstream::{UpstreamClient, UpstreamError};
-use crate::auth::user::canonical_user;
+use crate::auth::upstream::UpstreamClient;
 use crate::mail::{messages, Mailer};
 use crate::soap::{Element, Fault};
 use crate::store::{OtpChannel, ShortStore, StoreError};
@@ -18,7 +19,7 @@ use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ENABLE_CODE_PURPOSE: &str = "enable";
 /// Wrong codes allowed on one stage token before it is destroyed.
@@ -36,7 +37,14 @@ enum Purpose {
 
 #[derive(Serialize, Deserialize)]
 struct StageEntry {
+    /// The canonical account (the store's name), never what was typed.
     user: String,
+    /// What the typed name resolved to (step 2 of an enable names the account again).
+    #[serde(default)]
+    typed_key: Option<String>,
+    /// The account's pending-login generation when the password was checked.
+    #[serde(default)]
+    epoch: u64,
     upstream_token: UpstreamToken,
     purpose: Purpose,
     attempts: u32,
@@ -62,7 +70,10 @@ pub struct SoapTwoFactor {
     pub regulator: Regulator,
     pub mailer: Option<Mailer>,
     pub operator: String,
-    pub login_domain: Option<String>,
+    /// Typed login names to the accounts they designate (`auth::identity`).
+    pub resolver: AccountResolver,
+    /// `auth.regulation.otp_lock_secs`, for the lock notice.
+    pub otp_lock_secs: u64,
     /// Lifetime of stage tokens (Zimbra: 1 h; shorter here).
     pub stage_ttl: Duration,
     /// Absolute session lifetime reported as `lifetime`.
@@ -123,83 +134,94 @@ impl SoapTwoFactor {
         }
     }
 
-    /// Answers a failed first factor after the uniform delay, with Zimbra's fault.
-    async fn first_factor_failed(
-        &self,
-        name: &str,
-        user: &str,
-        ip: IpAddr,
-        started: Instant,
-        count: bool,
-    ) -> Fault {
-        if count {
-            if let Err(e) = self.regulator.record_failure(user, ip).await {
-                tracing::error!(error = %e, "regulation store error");
-            }
+    /// The login steps shared with the portal.
+    fn login(&self) -> Login {
+        Login {
+            resolver: self.resolver.clone(),
+            upstream: self.upstream.clone(),
+            regulator: self.regulator.clone(),
+            factor: self.factor.clone(),
+            mailer: self.mailer.clone(),
+            operator: self.operator.clone(),
+            otp_lock_secs: self.otp_lock_secs,
         }
-        self.regulator.uniform_delay(started).await;
-        Fault::auth_failed(name)
     }
 
-    /// Password check through the store, regulated. Returns the canonical user and token.
+    /// The password step (`auth::login`): the canonical account, its token and
+    /// settings, or Zimbra's fault.
     async fn check_password(
         &self,
         name: &str,
         password: &str,
         ip: IpAddr,
-    ) -> Result<(String, UpstreamToken), Fault> {
-        let started = Instant::now();
-        let Some(user) = canonical_user(name, self.login_domain.as_deref()) else {
-            return Err(self
-                .first_factor_failed(name, name, ip, started, false)
-                .await);
-        };
-        if self
-            .regulator
-            .is_banned(&user, ip)
-            .await
-            .map_err(store_fault)?
-        {
-            AuditEvent::new("login.refused_banned")
-                .user(&user)
-                .client_ip(ip)
-                .emit();
-            return Err(self
-                .first_factor_failed(name, &user, ip, started, false)
-                .await);
-        }
+    ) -> Result<PasswordOk, Fault> {
         match self
-            .upstream
-            .auth_by_password(&user, &Password::new(password))
+            .login()
+            .check_password(name, &Password::new(password), ip)
             .await
         {
-            Ok(a) => {
-                self.regulator
-                    .record_success(&user, ip)
-                    .await
-                    .map_err(store_fault)?;
-                Ok((user, a.token))
-            }
-            Err(UpstreamError::AuthFailed) => Err(self
-                .first_factor_failed(name, &user, ip, started, true)
-                .await),
-            Err(e) => {
-                tracing::warn!(error = %e, "upstream login failed");
+            Ok(ok) => Ok(ok),
+            Err(PasswordRefused::BadCredentials) => Err(Fault::auth_failed(name)),
+            Err(PasswordRefused::Slowed(wait)) => Err(Fault::new(
+                "account.AUTH_FAILED",
+                format!(
+                    "trop de tentatives pour cet identifiant, réessayez dans {} s",
+                    wait.as_secs().max(1)
+                ),
+            )),
+            Err(PasswordRefused::Unavailable) => {
                 Err(Fault::failure("temporarily unavailable").receiver())
+            }
+        }
+    }
+
+    /// A second-factor code for a pending login; `stage` is its token, dropped when the
+    /// login is voided or the factor locked.
+    async fn check_code(
+        &self,
+        user: &str,
+        code: &str,
+        epoch: u64,
+        ip: IpAddr,
+        stage: Option<&str>,
+    ) -> Result<bool, Fault> {
+        let verdict = self
+            .login()
+            .check_code(user, code, epoch, ip)
+            .await
+            .map_err(store_fault)?;
+        let over = |f: Fault| async move {
+            if let Some(t) = stage {
+                let _ = self.short.delete(&stage_key(t)).await;
+            }
+            Err(f)
+        };
+        match verdict {
+            CodeVerdict::Accepted(_) => Ok(true),
+            CodeVerdict::Wrong => Ok(false),
+            CodeVerdict::Voided => over(Fault::auth_expired()).await,
+            CodeVerdict::Locked => {
+                over(Fault::new(
+                    "account.TWO_FACTOR_AUTH_FAILED",
+                    "trop de codes erronés : connexion bloquée quelques minutes",
+                ))
+                .await
             }
         }
     }
 
     async fn new_stage(
         &self,
-        user: &str,
-        token: UpstreamToken,
+        ok: &PasswordOk,
+        typed_key: Option<String>,
         purpose: Purpose,
     ) -> Result<String, Fault> {
         let t = new_token();
         let entry = StageEntry {
-            user: user.to_string(),
-            upstream_token: token,
+            user: ok.account.name.clone(),
+            typed_key,
+            epoch: ok.epoch,
+            upstream_token: ok.token.clone(),
             purpose,
             attempts: 0,
         };
@@ -259,7 +281,7 @@ impl SoapTwoFactor {
             let code = code.ok_or_else(responses::two_factor_failed)?;
             if !self
                 .regulator
-                .allow(Endpoint::Otp, &ip.to_string())
+                .allow_from(Endpoint::Otp, ip)
                 .await
                 .map_err(store_fault)?
             {
@@ -276,14 +298,11 @@ impl SoapTwoFactor {
             if !matches!(entry.purpose, Purpose::Login) {
                 return Err(Fault::auth_expired());
             }
-            let now = self.regulator.now_ms() / 1000;
             return match self
-                .factor
-                .verify(&entry.user, code, now)
-                .await
-                .map_err(store_fault)?
+                .check_code(&entry.user, code, entry.epoch, ip, Some(stage))
+                .await?
             {
-                Some(_) => {
+                true => {
                     // One-time: a second use of the same stage token fails.
                     if self
                         .short
@@ -296,7 +315,7 @@ impl SoapTwoFactor {
                     }
                     self.full_session(&entry.user, entry.upstream_token).await
                 }
-                None => {
+                false => {
                     self.stage_failed(stage, entry).await;
                     Err(responses::two_factor_failed())
                 }
@@ -306,33 +325,27 @@ impl SoapTwoFactor {
         let name = name.ok_or_else(|| Fault::invalid_request("missing account"))?;
         let password =
             field(req, "password").ok_or_else(|| Fault::invalid_request("missing password"))?;
-        let (user, token) = self.check_password(&name, password, ip).await?;
-        let security = self.factor.durable.get(&user).await.map_err(store_fault)?;
-        let Some(channel) = security.otp_channel else {
+        let ok = self.check_password(&name, password, ip).await?;
+        let Some(channel) = ok.security.otp_channel else {
             return Err(responses::setup_required(&Self::ALLOWED));
         };
         if let Some(code) = code {
             if !self
                 .regulator
-                .allow(Endpoint::Otp, &ip.to_string())
+                .allow_from(Endpoint::Otp, ip)
                 .await
                 .map_err(store_fault)?
             {
                 return Err(responses::two_factor_failed());
             }
-            let now = self.regulator.now_ms() / 1000;
-            return match self
-                .factor
-                .verify(&user, code, now)
-                .await
-                .map_err(store_fault)?
-            {
-                Some(_) => self.full_session(&user, token).await,
-                None => Err(responses::two_factor_failed()),
+            let user = ok.account.name.clone();
+            return match self.check_code(&user, code, ok.epoch, ip, None).await? {
+                true => self.full_session(&user, ok.token).await,
+                false => Err(responses::two_factor_failed()),
             };
         }
-        let stage = self.new_stage(&user, token, Purpose::Login).await?;
-        let masked = security.contact_email.as_deref().map(mask_email);
+        let stage = self.new_stage(&ok, None, Purpose::Login).await?;
+        let masked = ok.security.contact_email.as_deref().map(mask_email);
         Ok(responses::two_factor_required(
             &stage,
             self.stage_ttl.as_millis() as u64,
@@ -355,9 +368,10 @@ impl SoapTwoFactor {
             None => OtpChannel::Totp,
             Some(m) => parse_method(m).ok_or_else(|| Fault::invalid_request("unknown method"))?,
         };
-        let (user, token) = self.check_password(name, password, ip).await?;
-        let security = self.factor.durable.get(&user).await.map_err(store_fault)?;
-        if security.otp_channel.is_some() {
+        let ok = self.check_password(name, password, ip).await?;
+        let typed_key = self.resolver.resolve(name).await.ok().map(|n| n.key);
+        let user = ok.account.name.clone();
+        if ok.security.otp_channel.is_some() {
             // Changing an active second factor needs a full session: the portal's profile page.
             return Err(Fault::perm_denied(
                 "two-factor authentication is already enabled",
@@ -373,8 +387,8 @@ impl SoapTwoFactor {
                 let secret = enrol.secret_base32.expose().to_string();
                 let stage = self
                     .new_stage(
-                        &user,
-                        token,
+                        &ok,
+                        typed_key,
                         Purpose::Enable {
                             method,
                             secret: Some(secret.clone()),
@@ -396,7 +410,7 @@ impl SoapTwoFactor {
                 }
                 if !self
                     .regulator
-                    .allow(Endpoint::EmailCode, &user)
+                    .allow_account(Endpoint::EmailCode, &user)
                     .await
                     .map_err(store_fault)?
                 {
@@ -423,8 +437,8 @@ impl SoapTwoFactor {
                     .map_err(|_| Fault::failure("code not sent").receiver())?;
                 let stage = self
                     .new_stage(
-                        &user,
-                        token,
+                        &ok,
+                        typed_key,
                         Purpose::Enable {
                             method,
                             secret: None,
@@ -451,7 +465,7 @@ impl SoapTwoFactor {
         let code = code.ok_or_else(|| Fault::invalid_request("missing twoFactorCode"))?;
         if !self
             .regulator
-            .allow(Endpoint::Otp, &ip.to_string())
+            .allow_from(Endpoint::Otp, ip)
             .await
             .map_err(store_fault)?
         {
@@ -465,9 +479,12 @@ impl SoapTwoFactor {
         else {
             return Err(Fault::auth_expired());
         };
-        if canonical_user(name, self.login_domain.as_deref()).as_deref()
-            != Some(entry.user.as_str())
-        {
+        // The name must designate the account the password was checked for.
+        let named = match self.resolver.resolve(name).await {
+            Ok(n) => n.key,
+            Err(_) => return Err(Fault::auth_failed(name)),
+        };
+        if named != entry.user && entry.typed_key.as_deref() != Some(named.as_str()) {
             return Err(Fault::auth_failed(name));
         }
         let Purpose::Enable {
@@ -510,6 +527,18 @@ impl SoapTwoFactor {
         }
         let durable = &self.factor.durable;
         let user = entry.user.as_str();
+        // Stored only if the account still has no factor: a set-up begun with the
+        // password alone never replaces one enrolled meanwhile, here or elsewhere.
+        if !self
+            .login()
+            .may_enrol_with_password(user)
+            .await
+            .map_err(store_fault)?
+        {
+            return Err(Fault::perm_denied(
+                "two-factor authentication is already enabled",
+            ));
+        }
         if let (OtpChannel::Totp, Some(s)) = (method, secret) {
             durable
                 .set_totp_secret(user, Some(s))
@@ -541,6 +570,10 @@ impl SoapTwoFactor {
             .user(user)
             .detail(serde_json::json!({"method": super::method_name(*method)}))
             .emit();
+        self.login()
+            .enrolment_completed(user, ip)
+            .await
+            .map_err(store_fault)?;
         let s = self
             .sessions
             .create(user, Stage::Full, Some(entry.upstream_token.clone()))
@@ -581,7 +614,7 @@ impl SoapTwoFactor {
         };
         if !self
             .regulator
-            .allow(Endpoint::EmailCode, &entry.user)
+            .allow_account(Endpoint::EmailCode, &entry.user)
             .await
             .map_err(store_fault)?
         {

@@ -3,6 +3,7 @@
 use super::handler::SoapTwoFactor;
 use crate::auth::clock::Clock;
 use crate::auth::config::{EmailCodeConfig, RegulationConfig, SessionConfig, TotpConfig};
+use crate::auth::identity::AccountResolver;
 use crate::auth::otp::{EmailCodes, RecoveryCodes, TotpFactor};
 use crate::auth::regulation::Regulator;
 use crate::auth::second_factor::SecondFactor;
@@ -24,6 +25,12 @@ async fn service() -> SoapTwoFactor {
         failure_min_delay_ms: 0,
         ..RegulationConfig::default()
     };
+    let upstream = UpstreamClient::standalone(
+        &crate::auth::test_support::fake_store().await,
+        None,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     SoapTwoFactor {
         factor: SecondFactor {
             durable,
@@ -33,16 +40,12 @@ async fn service() -> SoapTwoFactor {
         },
         sessions: SessionManager::new(SessionConfig::default(), short.clone()),
         short: short.clone(),
-        upstream: UpstreamClient::new(
-            &crate::auth::test_support::fake_store().await,
-            None,
-            Duration::from_secs(5),
-        )
-        .unwrap(),
+        upstream: upstream.clone(),
         regulator: Regulator::new(regulation, short),
         mailer: None,
         operator: "Op".into(),
-        login_domain: Some("ms.example".into()),
+        resolver: AccountResolver::new(Some("ms.example".into()), upstream, None, None),
+        otp_lock_secs: 900,
         stage_ttl: Duration::from_secs(300),
         session_lifetime: Duration::from_secs(3600),
     }
