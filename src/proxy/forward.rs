@@ -324,8 +324,10 @@ fn rest_export(
     ctx: &RequestContext,
     state: &AppState,
 ) -> Option<Response<Body>> {
+    // Every spelling of the UserServlet (`/user/…`, `/zimbra/home/…`) is judged as one.
+    let servlet_path = super::routes::user_servlet_path(&path.decided)?;
     let (format, refused) =
-        match exports::classify_rest(&path.decided, query.unwrap_or(""), &state.policy.config) {
+        match exports::classify_rest(&servlet_path, query.unwrap_or(""), &state.policy.config) {
             ExportDecision::Pass => return None,
             ExportDecision::Audit { format } => (format, false),
             ExportDecision::Refuse { format } => (format, true),

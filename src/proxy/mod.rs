@@ -10,6 +10,7 @@ pub mod identity;
 pub mod limits;
 pub mod path;
 pub mod patients_setup;
+pub mod routes;
 pub mod session_gate;
 pub mod soap_auth;
 pub mod soap_pipeline;

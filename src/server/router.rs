@@ -1,6 +1,7 @@
 //! THE ROUTER: every request of the public listener enters here.
 //!
-//! Order: target hygiene (400) -> ops endpoints -> portal routes -> proxy.
+//! Order: target hygiene (400) -> ops endpoints -> portal routes -> route table
+//! (403 for anything it does not allow) -> session -> proxy.
 //! One access-log line and one metrics sample per request, always.
 
 use super::conn::ConnInfo;
@@ -12,6 +13,7 @@ use crate::proxy::context::RequestContext;
 use crate::proxy::error::ProxyError;
 use crate::proxy::limits::{collect_capped, CollectError};
 use crate::proxy::path::{self, Surface};
+use crate::proxy::routes;
 use crate::proxy::{forward, full, headers, session_gate, Body};
 use crate::telemetry;
 use bytes::Bytes;
@@ -94,7 +96,11 @@ async fn dispatch(
         return (to_logout(), Surface::Portal, logged);
     }
 
-    let surface = path::classify(&normalized.decided, &state.config.paths);
+    // Default deny, before anything else is spent on the request (session lookup included).
+    let surface = routes::classify(req.method(), &normalized.decided, &state.config.paths);
+    if surface == Surface::Closed {
+        return (ProxyError::Forbidden.into_response(), surface, logged);
+    }
     let session = session_gate::resolve(req.headers(), req.uri(), state.auth.sessions()).await;
     let trusted = headers::is_trusted(conn.peer.ip(), &state.trusted_proxies);
     let secure = conn.tls
