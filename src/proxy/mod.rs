@@ -13,6 +13,7 @@ pub mod patients_setup;
 pub mod routes;
 pub mod session_gate;
 pub mod soap_auth;
+pub mod soap_body;
 pub mod soap_pipeline;
 pub mod store_call;
 pub mod uploads;

@@ -222,7 +222,7 @@ impl<IO> FramingWatch<IO> {
                 .map(|h| h.value)
         };
         let lengths: Vec<&[u8]> = field("content-length").collect();
-        let last_te = field("transfer-encoding").last();
+        let last_te = field("transfer-encoding").next_back();
         if (last_te.is_some() && !lengths.is_empty())
             || lengths.len() > 1
             || lengths.iter().any(|v| v.contains(&b','))

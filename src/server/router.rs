@@ -144,7 +144,15 @@ async fn portal(
     state: &AppState,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    // Portal forms come before the session: the pre-session limits apply (`[limits]`).
+    let limits = &state.body_limits;
+    let (Some(_slot), Some(_reservation)) = (
+        limits.client_slot(client_ip),
+        limits.reserve_preauth(MAX_FORM_BYTES + crate::server::conn::MAX_HEAD_BYTES),
+    ) else {
+        return ProxyError::Busy.into_response();
+    };
+    let timeout = Duration::from_secs(state.config.limits.preauth_body_timeout_secs);
     let bytes = match collect_capped(body, MAX_FORM_BYTES, timeout).await {
         Ok(b) => b,
         Err(CollectError::TooLarge(_)) => Bytes::from(vec![0u8; MAX_FORM_BYTES + 1]),
