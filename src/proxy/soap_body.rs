@@ -172,6 +172,12 @@ pub async fn read(
             reservation,
         });
     }
+    if buf.len() > max {
+        return Err(Refusal::TooLarge {
+            limit: max,
+            prefix: head_of(&buf),
+        });
+    }
     // More than a login: only a session named in the SOAP header may send the rest.
     let named = match header_token(&buf) {
         Some(token) => session_gate::lookup(&token, state.auth.sessions())
