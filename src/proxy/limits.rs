@@ -134,6 +134,7 @@ impl BodyLimits {
             all: Some(all),
             preauth: Some(preauth),
             kib: n,
+            waiting: false,
         })
     }
 
@@ -145,6 +146,7 @@ impl BodyLimits {
             all: None,
             preauth: None,
             kib: 0,
+            waiting: false,
         }
     }
 }
@@ -174,9 +176,16 @@ pub struct Reservation {
     all: Option<OwnedSemaphorePermit>,
     preauth: Option<OwnedSemaphorePermit>,
     kib: u32,
+    /// Set while waiting for room: a read cut short then was starved, not slow.
+    waiting: bool,
 }
 
 impl Reservation {
+    /// Whether the last growth was still waiting for room (when a timeout ended it).
+    pub fn was_waiting(&self) -> bool {
+        self.waiting
+    }
+
     /// Makes room for `bytes` in all. A reservation without a session does not grow
     /// ([`ReadError::Busy`]); one with a session waits for room.
     pub async fn grow_to(&mut self, bytes: usize) -> Result<(), ReadError> {
@@ -187,6 +196,7 @@ impl Reservation {
         if self.preauth.is_some() {
             return Err(ReadError::Busy);
         }
+        self.waiting = true;
         let more = self
             .limits
             .all
@@ -194,6 +204,7 @@ impl Reservation {
             .acquire_many_owned(want - self.kib)
             .await
             .map_err(|_| ReadError::Busy)?;
+        self.waiting = false;
         match &mut self.all {
             Some(p) => p.merge(more),
             None => self.all = Some(more),

@@ -131,6 +131,7 @@ pub async fn read(
             read_into(&mut incoming, &mut buf, max, &mut reservation).await
         };
         return match tokio::time::timeout(session_timeout, read).await {
+            Err(_) if reservation.was_waiting() => Err(Refusal::Busy),
             Err(_) => Err(Refusal::Timeout),
             Ok(Err(e)) => Err(e.into()),
             Ok(Ok(false)) => Err(Refusal::TooLarge {
@@ -197,6 +198,7 @@ pub async fn read(
         read_into(&mut incoming, &mut buf, max, &mut reservation).await
     };
     match tokio::time::timeout(session_timeout, rest).await {
+        Err(_) if reservation.was_waiting() => Err(Refusal::Busy),
         Err(_) => Err(Refusal::Timeout),
         Ok(Err(e)) => Err(e.into()),
         Ok(Ok(false)) => Err(Refusal::TooLarge {

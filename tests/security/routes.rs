@@ -211,6 +211,9 @@ async fn preauth_is_reached_only_on_its_own_mapping_and_only_when_opened() {
     }
     for (extra, opened) in [("", false), ("[paths]\nopen_preauth = true\n", true)] {
         let gw = start_gateway(&sb.url(""), extra);
+        let token = gateway_token(&gw, USER).await;
+        settle_first_session(&gw, &sb, &token).await;
+        let cookie = format!("Cookie: ZM_AUTH_TOKEN={token}\r\n");
         for (path, allowed) in [
             ("/service/preauth", opened),
             ("/service/preauthx", false),
@@ -218,15 +221,14 @@ async fn preauth_is_reached_only_on_its_own_mapping_and_only_when_opened() {
         ] {
             let before = store_surface(&sb, "preauth").await;
             let total = store_total(&sb).await;
-            let resp = raw(gw.addr, "GET", &format!("{path}{query}"), "", b"");
+            let resp = raw(gw.addr, "GET", &format!("{path}{query}"), &cookie, b"");
             if allowed {
-                // Forwarded to the store's preauth servlet (no session needed there).
                 assert_ne!(raw_status(&resp), 403, "{path}: {resp}");
+                assert_eq!(store_surface(&sb, "preauth").await, before + 1, "{path}");
             } else {
                 assert_eq!(raw_status(&resp), 403, "{path} ({extra}): {resp}");
                 assert_eq!(store_total(&sb).await, total, "{path} reached the store");
             }
-            let _ = before;
         }
     }
 }
