@@ -11,14 +11,14 @@ use crate::portal::forms::MAX_FORM_BYTES;
 use crate::portal::pages::paths;
 use crate::proxy::context::RequestContext;
 use crate::proxy::error::ProxyError;
-use crate::proxy::limits::{collect_capped, CollectError};
+use crate::proxy::limits::{collect_capped, CollectError, Reservation};
 use crate::proxy::path::{self, Surface};
 use crate::proxy::routes;
 use crate::proxy::{forward, full, headers, session_gate, Body};
 use crate::telemetry;
 use bytes::Bytes;
 use http::{header, Request, Response};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -145,19 +145,13 @@ async fn portal(
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
     // Portal forms come before the session: the pre-session limits apply (`[limits]`).
-    let limits = &state.body_limits;
-    let (Some(_slot), Some(_reservation)) = (
-        limits.client_slot(client_ip),
-        limits.reserve_preauth(MAX_FORM_BYTES + crate::server::conn::MAX_HEAD_BYTES),
-    ) else {
-        return ProxyError::Busy.into_response();
-    };
-    let timeout = Duration::from_secs(state.config.limits.preauth_body_timeout_secs);
-    let bytes = match collect_capped(body, MAX_FORM_BYTES, timeout).await {
-        Ok(b) => b,
-        Err(CollectError::TooLarge(_)) => Bytes::from(vec![0u8; MAX_FORM_BYTES + 1]),
-        Err(CollectError::Timeout) => return ProxyError::RequestTimeout.into_response(),
-        Err(CollectError::Client) => return ProxyError::BadRequest("body").into_response(),
+    let (bytes, _reservation) = if body.is_end_stream() {
+        (Bytes::new(), None)
+    } else {
+        match read_form(body, client_ip, state).await {
+            Ok((bytes, reservation)) => (bytes, Some(reservation)),
+            Err(e) => return e.into_response(),
+        }
     };
     let resp = crate::portal::handle(
         Request::from_parts(parts, bytes),
@@ -166,6 +160,35 @@ async fn portal(
     )
     .await;
     resp.map(full)
+}
+
+/// A portal form, read with a pre-session slot (only while reading) and room in the
+/// pre-session memory share (kept while the form is handled).
+async fn read_form(
+    body: Incoming,
+    client_ip: std::net::IpAddr,
+    state: &AppState,
+) -> Result<(Bytes, Reservation), ProxyError> {
+    let limits = &state.body_limits;
+    let room = match body.size_hint().exact() {
+        Some(len) if len <= MAX_FORM_BYTES as u64 => len as usize,
+        _ => MAX_FORM_BYTES + crate::server::conn::MAX_HEAD_BYTES,
+    };
+    let (Some(_slot), Some(reservation)) =
+        (limits.client_slot(client_ip), limits.reserve_preauth(room))
+    else {
+        return Err(ProxyError::Busy);
+    };
+    let timeout = Duration::from_secs(state.config.limits.preauth_body_timeout_secs);
+    match collect_capped(body, MAX_FORM_BYTES, timeout).await {
+        Ok(b) => Ok((b, reservation)),
+        // The portal answers an oversize form itself (it sees one byte too many).
+        Err(CollectError::TooLarge(_)) => {
+            Ok((Bytes::from(vec![0u8; MAX_FORM_BYTES + 1]), reservation))
+        }
+        Err(CollectError::Timeout) => Err(ProxyError::RequestTimeout),
+        Err(CollectError::Client) => Err(ProxyError::BadRequest("body")),
+    }
 }
 
 fn to_logout() -> Response<Body> {
