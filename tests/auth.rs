@@ -503,11 +503,12 @@ async fn portal_login_otp_return_path_fixation_and_logout() {
     let sb = start_sandbox();
     let gw = start_gateway(&sb.url(""), "");
     let mut web = Web::new(&gw);
-    // Unauthenticated navigation goes to the portal and remembers where it was going.
-    let (s, loc, _) = web.get("/h/search?q=1").await;
+    // Unauthenticated navigation goes to the portal and remembers where it was going
+    // (a web client page: the HTML client `/h/` is closed by default, 403).
+    let (s, loc, _) = web.get("/public/search?q=1").await;
     assert_eq!(
         (s, loc.as_str()),
-        (302, "/connexion?retour=%2Fh%2Fsearch%3Fq%3D1")
+        (302, "/connexion?retour=%2Fpublic%2Fsearch%3Fq%3D1")
     );
 
     // Fixation: a session id planted before login is never the one after.
@@ -534,7 +535,7 @@ async fn portal_login_otp_return_path_fixation_and_logout() {
     web.jar.clear();
 
     // Second login: password, then the OTP page; the used step is refused (replay).
-    let loc = portal_password(&mut web, ALICE, SANDBOX_PASSWORD, "%2Fh%2Fsearch").await;
+    let loc = portal_password(&mut web, ALICE, SANDBOX_PASSWORD, "%2Fpublic%2Fsearch").await;
     assert_eq!(loc, "/otp");
     let (_, _, page) = web.get("/otp").await;
     let csrf = hidden(&page, "csrf");
@@ -551,7 +552,7 @@ async fn portal_login_otp_return_path_fixation_and_logout() {
         .post("/otp", &[("csrf", csrf.as_str()), ("code", code.as_str())])
         .await;
     assert_eq!(s, 303);
-    assert_eq!(loc, "/h/search", "return path lost");
+    assert_eq!(loc, "/public/search", "return path lost");
 }
 
 #[tokio::test]

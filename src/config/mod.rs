@@ -176,6 +176,7 @@ impl Config {
         if self.limits.soap_max_bytes == 0 {
             e.push("limits.soap_max_bytes: must be at least 1".into());
         }
+        e.extend(self.limits.validate());
         for (i, p) in self.paths.closed.iter().enumerate() {
             if !p.starts_with('/') {
                 e.push(format!("paths.closed[{i}]: {p:?} must start with /"));

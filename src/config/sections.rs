@@ -100,7 +100,9 @@ impl Default for UpstreamConfig {
     }
 }
 
-/// `[limits]`
+/// `[limits]`: what a request may make the gateway hold. Before a session is known,
+/// a client gets little: a small body cap, a short reading time, a few requests at
+/// once per address, and a bounded share of the body memory.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -109,6 +111,23 @@ pub struct LimitsConfig {
     pub soap_max_bytes: usize,
     /// Largest `/service/upload` body streamed to the store (413 beyond).
     pub upload_max_bytes: u64,
+    /// Largest SOAP body read before a session is known from the cookie or the
+    /// `zauthtoken` query (a login needs a few hundred bytes). A larger body is read
+    /// only this far, for a session token in the SOAP header; without one it is
+    /// refused with `service.AUTH_REQUIRED`.
+    pub preauth_soap_max_bytes: usize,
+    /// Seconds a client without a session has to send its whole body (408 after).
+    pub preauth_body_timeout_secs: u64,
+    /// Most bodies of clients without a session read at once from one address (an
+    /// IPv6 /64 counts as one address); more get 503 at once.
+    pub preauth_requests_per_client: usize,
+    /// Bytes of request bodies the gateway holds at once, all clients together
+    /// (SOAP bodies and portal forms). A body that cannot get its share within the
+    /// request timeout is refused (503).
+    pub body_memory_bytes: usize,
+    /// The part of `body_memory_bytes` clients without a session may use together;
+    /// when it is taken, their bodies are refused at once (503).
+    pub preauth_memory_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -116,11 +135,18 @@ impl Default for LimitsConfig {
         LimitsConfig {
             soap_max_bytes: crate::soap::DEFAULT_MAX_SOAP_BYTES,
             upload_max_bytes: 15 * 1024 * 1024,
+            preauth_soap_max_bytes: 64 * 1024,
+            preauth_body_timeout_secs: 10,
+            preauth_requests_per_client: 16,
+            body_memory_bytes: 256 * 1024 * 1024,
+            preauth_memory_bytes: 16 * 1024 * 1024,
         }
     }
 }
 
-/// `[paths]`: store paths closed to clients (403).
+/// `[paths]`: which store surfaces clients reach. Requests are matched against an
+/// allow-list of (method, path) rows; anything else is refused (403) before the
+/// session is looked up.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PathsConfig {
@@ -130,8 +156,30 @@ pub struct PathsConfig {
     pub open_admin: bool,
     /// Open `/service/extension/*` and `/service/admin/extension/*` (closed by default).
     pub open_extension: bool,
+    /// Surfaces that make the store send mail the gateway cannot see, opened anyway.
+    /// Closed by default; naming one here accepts that the mail it sends is checked
+    /// only by the MTA policy service (M8), not by the gateway.
+    pub open_uninspected: Vec<UninspectedSurface>,
     /// More closed path prefixes, e.g. `["/service/shf", "/service/proxy"]`.
     pub closed: Vec<String>,
+}
+
+/// A store surface the gateway cannot inspect (see `paths.open_uninspected`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UninspectedSurface {
+    /// The HTML clients `/h/` and `/m/`: their form posts send mail server-side.
+    HtmlClient,
+    /// CalDAV/WebDAV writes (`PUT` of an event with attendees, schedule-outbox
+    /// `POST`, `DELETE`, `MOVE` …): the store mails the invitations.
+    DavWrite,
+    /// REST writes (`POST`/`PUT`/`DELETE` on `/home/…`): imports can plant drafts
+    /// and calendar items that later mail their stored recipients.
+    RestWrite,
+    /// `/Microsoft-Server-ActiveSync` (SendMail, SmartReply, SmartForward).
+    Activesync,
+    /// `/ews/Exchange.asmx` (CreateItem with SendAndSaveCopy …).
+    Ews,
 }
 
 /// Log line format.
@@ -187,4 +235,47 @@ pub struct TrustedProxiesConfig {
     /// CIDRs (e.g. `10.0.0.0/8`) of load balancers whose `X-Forwarded-For`/`-Proto`/`-Host`
     /// are kept; from anyone else those headers are replaced.
     pub cidrs: Vec<String>,
+}
+
+impl LimitsConfig {
+    /// Errors naming the key, for `check-config` and start-up.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.preauth_soap_max_bytes < 4096 {
+            e.push(
+                "limits.preauth_soap_max_bytes: must be at least 4096 (a login must fit)".into(),
+            );
+        }
+        for (key, v) in [
+            (
+                "limits.preauth_body_timeout_secs",
+                self.preauth_body_timeout_secs as usize,
+            ),
+            (
+                "limits.preauth_requests_per_client",
+                self.preauth_requests_per_client,
+            ),
+        ] {
+            if v == 0 {
+                e.push(format!("{key}: must be at least 1"));
+            }
+        }
+        if self.body_memory_bytes < self.soap_max_bytes {
+            e.push(format!(
+                "limits.body_memory_bytes: must be at least limits.soap_max_bytes ({}), \
+                 or the largest SOAP body could never be read",
+                self.soap_max_bytes
+            ));
+        }
+        if self.preauth_memory_bytes < self.preauth_soap_max_bytes
+            || self.preauth_memory_bytes > self.body_memory_bytes
+        {
+            e.push(
+                "limits.preauth_memory_bytes: must lie between limits.preauth_soap_max_bytes \
+                 and limits.body_memory_bytes"
+                    .into(),
+            );
+        }
+        e
+    }
 }

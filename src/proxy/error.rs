@@ -17,6 +17,8 @@ pub enum ProxyError {
     RequestTimeout,
     #[error("body too large")]
     PayloadTooLarge,
+    #[error("too many bodies being read")]
+    Busy,
     #[error("upstream unavailable")]
     UpstreamUnavailable,
     #[error("upstream timeout")]
@@ -33,6 +35,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -47,6 +50,10 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => "Méthode non autorisée.\nMethod not allowed.\n",
             ProxyError::RequestTimeout => "Requête trop lente.\nRequest timeout.\n",
             ProxyError::PayloadTooLarge => "Contenu trop volumineux.\nPayload too large.\n",
+            ProxyError::Busy => {
+                "Service momentanément surchargé : réessayez dans quelques instants.\n\
+                 Service busy, try again shortly.\n"
+            }
             ProxyError::UpstreamUnavailable => {
                 "Le service de messagerie est momentanément indisponible.\n\
                  The mail service is temporarily unavailable.\n"
@@ -70,7 +77,7 @@ impl ProxyError {
         h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
         if matches!(
             self,
-            ProxyError::BadRequest(_) | ProxyError::PayloadTooLarge
+            ProxyError::BadRequest(_) | ProxyError::PayloadTooLarge | ProxyError::Busy
         ) {
             // The rest of the body was not read: do not reuse the connection.
             h.insert(header::CONNECTION, "close".parse().expect("static"));

@@ -3,10 +3,11 @@
 use super::context::{GatewaySession, RequestContext};
 use super::error::ProxyError;
 use super::headers;
-use super::limits::{collect_capped, CollectError, LimitedBody};
+use super::limits::{collect_capped, LimitedBody};
 use super::path::{NormalizedPath, Surface};
 use super::session_gate;
 use super::soap_auth::{self, AuthStep};
+use super::soap_body;
 use super::soap_pipeline::{self, SoapAction};
 use super::uploads;
 use super::upstream::UpstreamError;
@@ -83,28 +84,21 @@ async fn proxy(
         }
     }
     let upload_query = parts.uri.query().map(str::to_owned);
+    let mut _body_reservation = None;
     let mut upload_sent: Option<Arc<AtomicU64>> = None;
     let (body, timeout, exceeded): (Body, Duration, Option<Arc<AtomicBool>>) = match ctx.surface {
         Surface::Soap | Surface::AdminSoap => {
             if parts.method != Method::POST {
                 return Err(ProxyError::MethodNotAllowed);
             }
-            let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
-            let bytes = match content_length(&parts.headers) {
-                Some(len) if len > limits.soap_max_bytes as u64 => {
-                    // Only the first frame is read, to answer in the client's format.
-                    let prefix = first_frame(incoming).await;
-                    return Ok(too_large_fault(limits.soap_max_bytes, &prefix));
-                }
-                _ => match collect_capped(incoming, limits.soap_max_bytes, timeout).await {
-                    Ok(b) => b,
-                    Err(CollectError::TooLarge(prefix)) => {
-                        return Ok(too_large_fault(limits.soap_max_bytes, &prefix))
-                    }
-                    Err(CollectError::Timeout) => return Err(ProxyError::RequestTimeout),
-                    Err(CollectError::Client) => return Err(ProxyError::BadRequest("body")),
-                },
+            // Without a session, little is read (`soap_body`); the reservation is held
+            // until the store has the request.
+            let body = match soap_body::read(incoming, &parts.headers, ctx, state).await {
+                Ok(body) => body,
+                Err(refusal) => return Ok(refusal.into_response()),
             };
+            let bytes = body.bytes;
+            _body_reservation = Some(body.reservation);
             // Boxed: the SOAP pipeline's future is large, and keeping it inline would make
             // every request's future (static files included) that large to move around.
             match Box::pin(soap_step(bytes, ctx, &mut parts.headers, state)).await {
@@ -324,8 +318,10 @@ fn rest_export(
     ctx: &RequestContext,
     state: &AppState,
 ) -> Option<Response<Body>> {
+    // Every spelling of the UserServlet (`/user/…`, `/zimbra/home/…`) is judged as one.
+    let servlet_path = super::routes::user_servlet_path(&path.decided)?;
     let (format, refused) =
-        match exports::classify_rest(&path.decided, query.unwrap_or(""), &state.policy.config) {
+        match exports::classify_rest(&servlet_path, query.unwrap_or(""), &state.policy.config) {
             ExportDecision::Pass => return None,
             ExportDecision::Audit { format } => (format, false),
             ExportDecision::Refuse { format } => (format, true),
@@ -356,16 +352,6 @@ fn fault_for(err: &SoapError, body: &[u8]) -> SoapReply {
     Fault::from(err).reply(Format::sniff(body))
 }
 
-/// The INVALID_REQUEST fault for an oversize body; the format is guessed from
-/// whatever prefix was read (none when refused on Content-Length).
-fn too_large_fault(limit: usize, prefix: &[u8]) -> Response<Body> {
-    let mut resp = soap_response(fault_for(&SoapError::TooLarge { limit }, prefix));
-    // The rest of the body is not read: the connection cannot be reused.
-    resp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    resp
-}
-
 fn soap_response(reply: SoapReply) -> Response<Body> {
     let mut resp = Response::new(full(reply.body));
     *resp.status_mut() =
@@ -375,15 +361,6 @@ fn soap_response(reply: SoapReply) -> Response<Body> {
         HeaderValue::from_static(reply.content_type),
     );
     resp
-}
-
-/// The first data frame of a body (at most a short wait), for format sniffing.
-async fn first_frame(mut body: Incoming) -> Bytes {
-    let wait = tokio::time::timeout(Duration::from_secs(1), body.frame()).await;
-    match wait {
-        Ok(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
-        _ => Bytes::new(),
-    }
 }
 
 fn content_length(h: &http::HeaderMap) -> Option<u64> {

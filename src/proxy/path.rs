@@ -1,4 +1,4 @@
-//! Path normalization and surface classification.
+//! Path normalization (the route table is `routes.rs`).
 //!
 //! Rules are decided on a normalized path so that `/service/../service/preauth`,
 //! `/service//admin/soap`, `/service;x/preauth` or `/%73ervice/preauth` cannot dodge
@@ -7,57 +7,10 @@
 //! encodings are refused (400): encoded `/`, `\`, `.`, control characters, raw
 //! backslash, malformed escapes, `..` above the root.
 //!
-//! Case: Jetty matches servlet paths case-sensitively, so surfaces are classified
-//! case-sensitively; but the closed-path rules compare case-insensitively, so a
-//! case variation can only make a request refused, never let it through.
-//!
 //! Upstream receives the same segments the decision was made on (still in their
 //! original encoding), so the store cannot see a different path than we did.
 
-use crate::config::PathsConfig;
-
-/// Which store surface a request targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    /// `/service/soap*`
-    Soap,
-    /// `/service/admin/soap*` (only when `paths.open_admin`)
-    AdminSoap,
-    /// `/service/upload`
-    Upload,
-    /// `/home`, `/user`, `/service/home`, `/service/user`, `/service/content`
-    Rest,
-    /// `/dav`, `/.well-known`, `/service/dav`
-    Dav,
-    /// Everything else (web client pages, static files).
-    Static,
-    /// Closed by `[paths]` (403).
-    Closed,
-    /// The gateway's own endpoints (`/healthz`, `/readyz`).
-    Ops,
-    /// The gateway's own portal pages (login, OTP …).
-    Portal,
-    /// Refused before classification (bad target, ambiguous framing).
-    Invalid,
-}
-
-impl Surface {
-    /// Label used in metrics and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Surface::Soap => "soap",
-            Surface::AdminSoap => "admin_soap",
-            Surface::Upload => "upload",
-            Surface::Rest => "rest",
-            Surface::Dav => "dav",
-            Surface::Static => "static",
-            Surface::Closed => "closed",
-            Surface::Ops => "ops",
-            Surface::Portal => "portal",
-            Surface::Invalid => "invalid",
-        }
-    }
-}
+pub use super::routes::Surface;
 
 /// A path after normalization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,103 +149,9 @@ pub fn check_query(query: &str) -> Result<(), PathError> {
     Ok(())
 }
 
-fn under(path: &str, prefix: &str) -> bool {
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
-
-/// Whether `[paths]` closes this (decided) path. Case-insensitive on purpose.
-pub fn is_closed(decided: &str, cfg: &PathsConfig) -> bool {
-    let p = decided.to_ascii_lowercase();
-    let closed_by_default: [(&str, bool); 5] = [
-        ("/service/preauth", !cfg.open_preauth),
-        ("/service/admin", !cfg.open_admin),
-        ("/zimbraadmin", !cfg.open_admin),
-        ("/service/extension", !cfg.open_extension),
-        ("/service/admin/extension", !cfg.open_extension),
-    ];
-    closed_by_default
-        .iter()
-        .any(|(prefix, closed)| *closed && under(&p, prefix))
-        || cfg.closed.iter().any(|c| {
-            let c = c.trim_end_matches('/').to_ascii_lowercase();
-            c.is_empty() || under(&p, &c)
-        })
-}
-
-/// Classifies a normalized path (ops and portal routes are decided by the router).
-pub fn classify(decided: &str, cfg: &PathsConfig) -> Surface {
-    if is_closed(decided, cfg) {
-        return Surface::Closed;
-    }
-    let p = decided;
-    if under(p, "/service/soap") {
-        Surface::Soap
-    } else if under(p, "/service/admin/soap") {
-        Surface::AdminSoap
-    } else if under(p, "/service/upload") {
-        Surface::Upload
-    } else if [
-        "/home",
-        "/user",
-        "/service/home",
-        "/service/user",
-        "/service/content",
-    ]
-    .iter()
-    .any(|x| under(p, x))
-    {
-        Surface::Rest
-    } else if [
-        "/dav",
-        "/.well-known",
-        "/service/dav",
-        "/service/.well-known",
-    ]
-    .iter()
-    .any(|x| under(p, x))
-    {
-        Surface::Dav
-    } else {
-        Surface::Static
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn closed_default(raw: &str) -> Result<Surface, PathError> {
-        let n = normalize(raw)?;
-        Ok(classify(&n.decided, &PathsConfig::default()))
-    }
-
-    #[test]
-    fn dodges_are_closed() {
-        for raw in [
-            "/service/preauth",
-            "/service/preauth/",
-            "/service/preauth?x",
-            "/service/../service/preauth",
-            "/service//preauth",
-            "/service/./preauth",
-            "/service;x=1/preauth",
-            "/service/preauth;jsessionid=1",
-            "/%73ervice/preauth",
-            "/SERVICE/PREAUTH",
-            "/service//admin/soap",
-            "/service/admin",
-            "/service/admin/extension/x",
-            "/service/extension/zimbraldap",
-            "/zimbraAdmin/",
-            "/x/..;/service/preauth",
-        ] {
-            let raw = raw.split('?').next().unwrap();
-            assert_eq!(closed_default(raw), Ok(Surface::Closed), "{raw}");
-        }
-    }
 
     #[test]
     fn ambiguous_encodings_refused() {
@@ -313,34 +172,6 @@ mod tests {
         assert_eq!(n.decided, "/home/user@x.fr/Inbox/a b/");
         assert_eq!(n.forward, "/home/user%40x.fr/Inbox/a%20b/");
         assert_eq!(normalize("/").unwrap().forward, "/");
-    }
-
-    #[test]
-    fn surfaces() {
-        let c = PathsConfig::default();
-        assert_eq!(classify("/service/soap/GetInfoRequest", &c), Surface::Soap);
-        assert_eq!(classify("/service/soap", &c), Surface::Soap);
-        assert_eq!(classify("/service/soapx", &c), Surface::Static);
-        assert_eq!(classify("/service/upload", &c), Surface::Upload);
-        assert_eq!(classify("/home/~/Inbox", &c), Surface::Rest);
-        assert_eq!(classify("/service/content/get", &c), Surface::Rest);
-        assert_eq!(classify("/dav/u/Calendar", &c), Surface::Dav);
-        assert_eq!(classify("/.well-known/caldav", &c), Surface::Dav);
-        assert_eq!(classify("/js/zimbra.js", &c), Surface::Static);
-        let open = PathsConfig {
-            open_admin: true,
-            ..PathsConfig::default()
-        };
-        assert_eq!(classify("/service/admin/soap", &open), Surface::AdminSoap);
-        assert_eq!(
-            classify("/service/admin/extension/x", &open),
-            Surface::Closed
-        );
-        let extra = PathsConfig {
-            closed: vec!["/service/shf/".into()],
-            ..PathsConfig::default()
-        };
-        assert_eq!(classify("/service/shf/x", &extra), Surface::Closed);
     }
 
     #[test]

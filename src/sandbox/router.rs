@@ -1,4 +1,14 @@
 //! Maps each HTTP request to its surface and handler, counting what reaches the store.
+//!
+//! Paths are matched the way Zimbra's Jetty does, so that a test through the sandbox
+//! says what a real store would do: the target is percent-decoded, `;params` are
+//! dropped from each segment, dot segments resolved and `//` compacted (the webapps
+//! use `compactPath`); ambiguous escapes (`%2f`, `%2e`, `%5c`, `%3b`) are refused
+//! with 400 as Jetty 9.4 does. The root rewrites of `jetty.xml` come next
+//! (`/home/*` → `/service/home/*`, `/dav/*`, `/Microsoft-Server-ActiveSync/*` …),
+//! then the servlet mappings of the service webapp's `web.xml`, with the servlet
+//! spec's rules: `/soap/*` matches `/soap` and `/soap/…` but not `/soapx`, and the
+//! exact mapping `/upload` matches nothing else.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,31 +21,135 @@ use super::http_util::{query_pairs, read_body, respond, text, Body};
 use super::state::SandboxState;
 use super::{dispatch, preauth_url, rest, upload, webmail};
 
-/// The surface a path belongs to (the keys of `/sandbox/stats`); `None` for the
-/// sandbox's own control endpoints, which are not counted.
+/// The path as Jetty sees it, or `None` when Jetty would refuse it (400).
+pub fn canonical(raw: &str) -> Option<String> {
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let mut segments: Vec<String> = Vec::new();
+    for seg in raw.split('/').skip(1) {
+        // Path parameters are not part of the servlet path.
+        let seg = seg.split(';').next().unwrap_or("");
+        let decoded = decode(seg)?;
+        match decoded.as_str() {
+            "" | "." => {}
+            ".." => {
+                segments.pop()?;
+            }
+            _ => segments.push(decoded),
+        }
+    }
+    let mut path = format!("/{}", segments.join("/"));
+    if raw.ends_with('/') && !segments.is_empty() {
+        path.push('/');
+    }
+    Some(path)
+}
+
+fn decode(seg: &str) -> Option<String> {
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            let v = u8::from_str_radix(hex, 16).ok()?;
+            if matches!(v, b'/' | b'.' | b'\\' | b';') || v < 0x20 {
+                return None;
+            }
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `path` matches the servlet-spec pattern `prefix/*` (which includes `prefix` itself).
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The root rewrites of Zimbra's `jetty.xml` (`RewritePatternRule`s keep the rest
+/// of the path after the replacement; the EWS rule is a case-insensitive regex on the
+/// whole path).
+pub fn rewrite(path: &str) -> String {
+    const RULES: &[(&str, &str)] = &[
+        (
+            "/Microsoft-Server-ActiveSync",
+            "/service/extension/zimbrasync",
+        ),
+        ("/principals", "/service/dav/principals"),
+        ("/dav", "/service/dav/home"),
+        ("/.well-known", "/service/.well-known"),
+        ("/home", "/service/home"),
+        ("/user", "/service/user"),
+        ("/shf", "/service/shf"),
+        ("/certauth", "/service/certauth"),
+        ("/spnegoauth", "/service/spnego"),
+        ("/autodiscover", "/service/autodiscover"),
+        ("/Autodiscover", "/service/autodiscover"),
+        ("/AutoDiscover", "/service/autodiscover"),
+    ];
+    let ews = path.trim_end_matches('/').as_bytes();
+    if ews.len() == "/ews/Exchange.asmx".len()
+        && ews[..5].eq_ignore_ascii_case(b"/ews/")
+        && ews[5..13].eq_ignore_ascii_case(b"exchange")
+        && ews[14..].eq_ignore_ascii_case(b"asmx")
+    {
+        return "/service/extension/zimbraews".into();
+    }
+    for (pattern, replacement) in RULES {
+        if under(path, pattern) {
+            return format!("{replacement}{}", &path[pattern.len()..]);
+        }
+    }
+    path.to_owned()
+}
+
+/// The surface a (canonical, rewritten) path belongs to (the keys of
+/// `/sandbox/stats`); `None` for the sandbox's own control endpoints, which are not
+/// counted.
 pub fn surface(path: &str) -> Option<&'static str> {
-    let s = if path.starts_with("/service/admin/soap") {
-        "admin"
-    } else if path.starts_with("/service/soap") {
-        "soap"
-    } else if path.starts_with("/service/upload") {
-        "upload"
-    } else if path.starts_with("/service/preauth") {
-        "preauth"
-    } else if path.starts_with("/home/") || path == "/home" || path.starts_with("/service/home/") {
-        "rest"
-    } else if path.starts_with("/service/content/") {
-        "content"
+    let s = if let Some(service) = path.strip_prefix("/service").filter(|r| r.starts_with('/')) {
+        service_servlet(service)
     } else if path == "/sandbox/big" || path == "/sandbox/slow" {
         "test"
-    } else if path.starts_with("/sandbox/") {
+    } else if under(path, "/sandbox") {
         return None;
-    } else if path == "/" || path.starts_with("/js/") {
-        "webmail"
+    } else if under(path, "/h") || under(path, "/m") {
+        // The HTML clients (`/h/`, `/m/`): not implemented here (404), but counted.
+        "html"
     } else {
-        "other"
+        "webmail"
     };
     Some(s)
+}
+
+/// The servlet of the service webapp's `web.xml` a path under `/service` reaches.
+fn service_servlet(p: &str) -> &'static str {
+    if under(p, "/soap") {
+        "soap"
+    } else if under(p, "/admin/soap") {
+        "admin"
+    } else if p == "/upload" {
+        "upload"
+    } else if under(p, "/preauth") {
+        "preauth"
+    } else if under(p, "/home") || under(p, "/user") {
+        "rest"
+    } else if under(p, "/content") {
+        "content"
+    } else if under(p, "/dav") || under(p, "/.well-known") {
+        "dav"
+    } else if under(p, "/extension") || under(p, "/admin/extension") {
+        "extension"
+    } else {
+        "other"
+    }
 }
 
 fn method_not_allowed() -> Response<Body> {
@@ -51,7 +165,9 @@ where
     B::Data: bytes::Buf,
 {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path().to_string();
+    let Some(path) = canonical(parts.uri.path()).map(|p| rewrite(&p)) else {
+        return Ok(text(StatusCode::BAD_REQUEST, "ambiguous URI\n"));
+    };
     let query = query_pairs(parts.uri.query());
     let Some(surface) = surface(&path) else {
         return Ok(control(&state, &parts.method, &path));
@@ -109,14 +225,78 @@ fn control(state: &SandboxState, method: &Method, path: &str) -> Response<Body> 
 mod tests {
     use super::*;
 
+    fn servlet(raw: &str) -> Option<&'static str> {
+        canonical(raw).and_then(|p| surface(&rewrite(&p)))
+    }
+
     #[test]
     fn surfaces() {
-        assert_eq!(surface("/service/soap/SendMsgRequest"), Some("soap"));
-        assert_eq!(surface("/service/admin/soap"), Some("admin"));
-        assert_eq!(surface("/service/home/~/Inbox"), Some("rest"));
-        assert_eq!(surface("/home/a@b/Inbox"), Some("rest"));
-        assert_eq!(surface("/sandbox/stats"), None);
-        assert_eq!(surface("/sandbox/big"), Some("test"));
-        assert_eq!(surface("/"), Some("webmail"));
+        assert_eq!(servlet("/service/soap/SendMsgRequest"), Some("soap"));
+        assert_eq!(servlet("/service/admin/soap"), Some("admin"));
+        assert_eq!(servlet("/service/home/~/Inbox"), Some("rest"));
+        assert_eq!(servlet("/home/a@b/Inbox"), Some("rest"));
+        assert_eq!(servlet("/sandbox/stats"), None);
+        assert_eq!(servlet("/sandbox/big"), Some("test"));
+        assert_eq!(servlet("/"), Some("webmail"));
+    }
+
+    #[test]
+    fn servlets_match_as_web_xml_maps_them() {
+        for soap in [
+            "/service/soap",
+            "/service/soap/",
+            "/service/soap/GetInfoRequest",
+            "/service/soap;jsessionid=1",
+            "/service//soap",
+            "/service/./soap",
+            "/service/x/../soap",
+            "/%73ervice/soap",
+        ] {
+            assert_eq!(servlet(soap), Some("soap"), "{soap}");
+        }
+        for not_soap in [
+            "/service/soapx",
+            "/service/soap.json",
+            "/service/soap%20",
+            "/SERVICE/soap",
+            "/service/Soap",
+            "/zimbra/service/soap",
+        ] {
+            assert_ne!(servlet(not_soap), Some("soap"), "{not_soap}");
+        }
+        assert_eq!(servlet("/service/upload"), Some("upload"));
+        assert_eq!(servlet("/service/upload/"), Some("other"));
+        assert_eq!(servlet("/service/uploadx"), Some("other"));
+        assert_eq!(servlet("/service/preauth"), Some("preauth"));
+        assert_eq!(servlet("/service/preauth/x"), Some("preauth"));
+        assert_eq!(servlet("/service/preauthx"), Some("other"));
+    }
+
+    #[test]
+    fn jetty_rewrites() {
+        assert_eq!(servlet("/Microsoft-Server-ActiveSync"), Some("extension"));
+        assert_eq!(servlet("/Microsoft-Server-ActiveSync/x"), Some("extension"));
+        assert_eq!(servlet("/EWS/exchange.ASMX"), Some("extension"));
+        assert_eq!(servlet("/ews/Exchange.asmx//"), Some("extension"));
+        assert_eq!(servlet("/dav/u@x/Calendar/a.ics"), Some("dav"));
+        assert_eq!(servlet("/.well-known/caldav"), Some("dav"));
+        assert_eq!(servlet("/principals/users/u"), Some("dav"));
+        assert_eq!(servlet("/h/search"), Some("html"));
+        assert_eq!(servlet("/m/"), Some("html"));
+        assert_eq!(servlet("/hx"), Some("webmail"));
+    }
+
+    #[test]
+    fn ambiguous_targets_are_refused() {
+        for raw in [
+            "/service%2fsoap",
+            "/service/%2e%2e/x",
+            "/a%5cb",
+            "/a%3bb",
+            "/../x",
+            "x",
+        ] {
+            assert_eq!(canonical(raw), None, "{raw}");
+        }
     }
 }

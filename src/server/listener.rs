@@ -1,7 +1,7 @@
 //! Accept loop shared by the public and metrics listeners: connection limit,
 //! optional TLS, HTTP/1.1 + HTTP/2, graceful shutdown.
 
-use super::conn::{ConnInfo, FramingWatch};
+use super::conn::{ConnInfo, FramingWatch, MAX_HEAD_BYTES};
 use crate::proxy::Body;
 use crate::telemetry::ConnectionGauge;
 use futures_util::future::BoxFuture;
@@ -77,7 +77,7 @@ pub async fn serve(
                 let fut = handler(req, info.clone());
                 async move { Ok::<_, Infallible>(fut.await) }
             });
-            let tcp = FramingWatch::new(tcp, flag);
+            // The framing watch reads the HTTP bytes: inside TLS, not the records.
             let result = match tls {
                 Some(acceptor) => {
                     let stream =
@@ -85,10 +85,12 @@ pub async fn serve(
                             Ok(Ok(s)) => s,
                             _ => return,
                         };
+                    let stream = FramingWatch::new(stream, flag);
                     let conn = builder.serve_connection(TokioIo::new(stream), svc);
                     watcher.watch(conn.into_owned()).await
                 }
                 None => {
+                    let tcp = FramingWatch::new(tcp, flag);
                     let conn = builder.serve_connection(TokioIo::new(tcp), svc);
                     watcher.watch(conn.into_owned()).await
                 }
@@ -112,6 +114,9 @@ fn http_builder(opts: &ListenerOptions) -> auto::Builder<TokioExecutor> {
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(opts.header_read_timeout)
+        // The framing watch follows heads up to this size; hyper refuses larger ones.
+        // It also bounds what one connection buffers while a body is read.
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())

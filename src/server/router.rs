@@ -1,6 +1,7 @@
 //! THE ROUTER: every request of the public listener enters here.
 //!
-//! Order: target hygiene (400) -> ops endpoints -> portal routes -> proxy.
+//! Order: target hygiene (400) -> ops endpoints -> portal routes -> route table
+//! (403 for anything it does not allow) -> session -> proxy.
 //! One access-log line and one metrics sample per request, always.
 
 use super::conn::ConnInfo;
@@ -10,13 +11,14 @@ use crate::portal::forms::MAX_FORM_BYTES;
 use crate::portal::pages::paths;
 use crate::proxy::context::RequestContext;
 use crate::proxy::error::ProxyError;
-use crate::proxy::limits::{collect_capped, CollectError};
+use crate::proxy::limits::{collect_capped, CollectError, Reservation};
 use crate::proxy::path::{self, Surface};
+use crate::proxy::routes;
 use crate::proxy::{forward, full, headers, session_gate, Body};
 use crate::telemetry;
 use bytes::Bytes;
 use http::{header, Request, Response};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,7 +96,11 @@ async fn dispatch(
         return (to_logout(), Surface::Portal, logged);
     }
 
-    let surface = path::classify(&normalized.decided, &state.config.paths);
+    // Default deny, before anything else is spent on the request (session lookup included).
+    let surface = routes::classify(req.method(), &normalized.decided, &state.config.paths);
+    if surface == Surface::Closed {
+        return (ProxyError::Forbidden.into_response(), surface, logged);
+    }
     let session = match session_gate::resolve(req.headers(), req.uri(), state.auth.sessions()).await
     {
         Ok(s) => s,
@@ -144,12 +150,14 @@ async fn portal(
     state: &AppState,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
-    let bytes = match collect_capped(body, MAX_FORM_BYTES, timeout).await {
-        Ok(b) => b,
-        Err(CollectError::TooLarge(_)) => Bytes::from(vec![0u8; MAX_FORM_BYTES + 1]),
-        Err(CollectError::Timeout) => return ProxyError::RequestTimeout.into_response(),
-        Err(CollectError::Client) => return ProxyError::BadRequest("body").into_response(),
+    // Portal forms come before the session: the pre-session limits apply (`[limits]`).
+    let (bytes, _reservation) = if body.is_end_stream() {
+        (Bytes::new(), None)
+    } else {
+        match read_form(body, client_ip, state).await {
+            Ok((bytes, reservation)) => (bytes, Some(reservation)),
+            Err(e) => return e.into_response(),
+        }
     };
     let resp = crate::portal::handle(
         Request::from_parts(parts, bytes),
@@ -158,6 +166,35 @@ async fn portal(
     )
     .await;
     resp.map(full)
+}
+
+/// A portal form, read with a pre-session slot (only while reading) and room in the
+/// pre-session memory share (kept while the form is handled).
+async fn read_form(
+    body: Incoming,
+    client_ip: std::net::IpAddr,
+    state: &AppState,
+) -> Result<(Bytes, Reservation), ProxyError> {
+    let limits = &state.body_limits;
+    let room = match body.size_hint().exact() {
+        Some(len) if len <= MAX_FORM_BYTES as u64 => len as usize,
+        _ => MAX_FORM_BYTES + crate::server::conn::MAX_HEAD_BYTES,
+    };
+    let (Some(_slot), Some(reservation)) =
+        (limits.client_slot(client_ip), limits.reserve_preauth(room))
+    else {
+        return Err(ProxyError::Busy);
+    };
+    let timeout = Duration::from_secs(state.config.limits.preauth_body_timeout_secs);
+    match collect_capped(body, MAX_FORM_BYTES, timeout).await {
+        Ok(b) => Ok((b, reservation)),
+        // The portal answers an oversize form itself (it sees one byte too many).
+        Err(CollectError::TooLarge(_)) => {
+            Ok((Bytes::from(vec![0u8; MAX_FORM_BYTES + 1]), reservation))
+        }
+        Err(CollectError::Timeout) => Err(ProxyError::RequestTimeout),
+        Err(CollectError::Client) => Err(ProxyError::BadRequest("body")),
+    }
 }
 
 fn to_logout() -> Response<Body> {

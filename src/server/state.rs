@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::policy::{Policy, TrustStore};
 use crate::proxy::directory_hook::DirectoryHook;
 use crate::proxy::identity::IdentityResolver;
+use crate::proxy::limits::BodyLimits;
 use crate::proxy::patients_setup::PatientsSetup;
 use crate::proxy::uploads::UploadRecords;
 use crate::proxy::upstream::Upstream;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub auth: AuthServices,
     /// "Échanges Patients" folder and rule, set up at a user's first session (M5).
     pub patients: PatientsSetup,
+    /// Body memory budget and per-client pre-session reads (`[limits]`).
+    pub body_limits: Arc<BodyLimits>,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
         Ok(AppState {
             auth,
             patients: PatientsSetup::default(),
+            body_limits: BodyLimits::new(&config.limits),
             trusted_proxies: config.trusted_proxy_nets(),
             config: Arc::new(config),
             upstream,
