@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod config;
 pub mod otp;
+pub mod psc;
 pub mod regulation;
 pub mod reset;
 pub mod second_factor;

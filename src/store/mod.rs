@@ -5,6 +5,7 @@
 pub mod crypto;
 pub mod durable;
 pub mod redis;
+pub mod psc_overrides;
 pub mod short;
 
 pub use crypto::{DataKey, SealedBox};
