@@ -68,14 +68,18 @@ impl AuthServices {
             stage_ttl: STAGE_TOKEN_TTL,
             session_lifetime: Duration::from_secs(auth.session.absolute_lifetime_secs),
         };
+        let mut cfg = auth.clone();
+        cfg.operator.psc_enabled = auth.psc.is_some();
         let portal = PortalState {
-            cfg: auth.clone(),
+            cfg,
             sessions,
             factor,
             regulator,
             upstream,
             mailer,
             short,
+            // Built by the server once the annuaire is up (`server::state`).
+            psc: None,
         };
         Ok(AuthServices { portal, soap })
     }

@@ -1,4 +1,4 @@
-//! `mssante-gateway users set-contact|reset-otp|import`: user administration for
+//! `mssante-gateway users set-contact|reset-otp|import|psc-link…`: user administration for
 //! regional IT, on the durable store of `[auth.store]` (and the Redis short store
 //! when the gateway uses one, to end sessions at once).
 //!
@@ -62,6 +62,25 @@ pub enum UsersCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Link a Pro Santé Connect identifier (SubjectNameID: 8+RPPS, 0+ADELI or a test
+    /// identity) to an account, for a mailbox the annuaire does not list (psc_overrides).
+    PscLink {
+        #[arg(long)]
+        config: PathBuf,
+        identifier: String,
+        user: String,
+    },
+    /// Remove the link of a Pro Santé Connect identifier.
+    PscUnlink {
+        #[arg(long)]
+        config: PathBuf,
+        identifier: String,
+    },
+    /// List the Pro Santé Connect links.
+    PscLinks {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// Exit status of `users import` when some lines were rejected.
@@ -80,6 +99,15 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
             file,
             dry_run,
         } => import(&config, &file, dry_run).await,
+        UsersCommand::PscLink {
+            config,
+            identifier,
+            user,
+        } => super::users_psc::link(&load_config(&config)?, &identifier, &user).await,
+        UsersCommand::PscUnlink { config, identifier } => {
+            super::users_psc::unlink(&load_config(&config)?, &identifier).await
+        }
+        UsersCommand::PscLinks { config } => super::users_psc::list(&load_config(&config)?).await,
     }
 }
 
@@ -89,7 +117,7 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
+pub(super) fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
     let store = &cfg.auth.store;
     let key = store
         .load_data_key()
@@ -102,7 +130,7 @@ fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
     })
 }
 
-fn user_of(cfg: &Config, input: &str) -> anyhow::Result<String> {
+pub(super) fn user_of(cfg: &Config, input: &str) -> anyhow::Result<String> {
     canonical_user(input, cfg.auth.login_domain.as_deref()).ok_or_else(|| {
         anyhow!("nom d'utilisateur invalide : {input:?} (vide, espaces, `:` ou `/`, plusieurs `@`)")
     })

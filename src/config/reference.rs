@@ -113,7 +113,6 @@ const REFERENCE: &[(&str, &str)] = &[
     ("auth.operator.support_phone", "Assistance phone number shown on the portal."),
     ("auth.operator.support_email", "Assistance email address shown on the portal."),
     ("auth.operator.public_url", "Public base URL of the gateway, for links sent by email, e.g. https://messagerie.example.fr."),
-    ("auth.operator.psc_enabled", "Show the Pro Santé Connect button (only when PSC is configured)."),
     ("auth.session.absolute_lifetime_secs", "Seconds a session lasts whatever the activity (10 h, a working day)."),
     ("auth.session.inactivity_timeout_secs", "Seconds of inactivity that end a session; background polling does not count (30 min)."),
     ("auth.session.pending_login_secs", "Seconds a half-done login (password checked, second factor pending) is kept (5 min)."),

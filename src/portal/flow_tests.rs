@@ -306,6 +306,7 @@ async fn harness_with(admin_file: bool) -> Harness {
         upstream: UpstreamClient::new(&url, Some(&url), Duration::from_secs(5)).unwrap(),
         mailer: Some(mailer),
         short,
+        psc: None,
         cfg,
     };
     st.factor

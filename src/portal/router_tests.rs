@@ -42,6 +42,7 @@ async fn state() -> PortalState {
         .unwrap(),
         mailer: None,
         short,
+        psc: None,
         cfg,
     }
 }

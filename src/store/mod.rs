@@ -4,8 +4,8 @@
 
 pub mod crypto;
 pub mod durable;
-pub mod redis;
 pub mod psc_overrides;
+pub mod redis;
 pub mod short;
 
 pub use crypto::{DataKey, SealedBox};

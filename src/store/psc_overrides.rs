@@ -31,7 +31,11 @@ impl DurableStore {
     }
 
     /// Links `identifier` to `account` (replacing an earlier link).
-    pub async fn set_psc_override(&self, identifier: &str, account: &str) -> Result<(), StoreError> {
+    pub async fn set_psc_override(
+        &self,
+        identifier: &str,
+        account: &str,
+    ) -> Result<(), StoreError> {
         let (id, acc) = (identifier.to_string(), account.to_string());
         self.run(move |c| {
             c.execute_batch(CREATE)?;
@@ -84,7 +88,9 @@ mod tests {
         assert_eq!(s.psc_override("810101234567").await.unwrap(), None);
         s.set_psc_override("810101234567", "a@x.fr").await.unwrap();
         s.set_psc_override("810101234567", "b@x.fr").await.unwrap();
-        s.set_psc_override("ANS20231122132732", "c@x.fr").await.unwrap();
+        s.set_psc_override("ANS20231122132732", "c@x.fr")
+            .await
+            .unwrap();
         assert_eq!(
             s.psc_override("810101234567").await.unwrap().as_deref(),
             Some("b@x.fr")

@@ -73,7 +73,8 @@ fn str_claim<'a>(c: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 }
 
 fn num_claim(c: &Map<String, Value>, name: &str) -> Option<i64> {
-    c.get(name).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+    c.get(name)
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
 }
 
 /// `aud` as a list (a string or an array of strings).
@@ -195,7 +196,11 @@ impl Expected<'_> {
         if c.contains_key("nonce") {
             return Err(ClaimError::NoncePresent);
         }
-        let non_empty = |k| str_claim(c, k).filter(|s| !s.is_empty()).map(str::to_string);
+        let non_empty = |k| {
+            str_claim(c, k)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let (sid, sub) = (non_empty("sid"), non_empty("sub"));
         if sid.is_none() && sub.is_none() {
             return Err(ClaimError::Missing("sid"));
@@ -206,7 +211,7 @@ impl Expected<'_> {
 }
 
 /// The parts of a verified ID token the gateway keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdTokenInfo {
     pub sub: String,
     pub acr: String,
@@ -214,7 +219,7 @@ pub struct IdTokenInfo {
 }
 
 /// The national identifier of a health professional (`SubjectNameID`, §1.7).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NationalId {
     /// `8` + RPPS: the 11-digit RPPS number.
     Rpps(String),
@@ -226,7 +231,7 @@ pub enum NationalId {
 }
 
 /// The person behind a PSC login.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Person {
     /// `SubjectNameID` exactly as PSC sent it (the key of `psc_overrides`).
     pub id_nat: String,
@@ -291,7 +296,8 @@ pub fn person_from_userinfo(
         .filter(|s| {
             !s.is_empty()
                 && s.len() <= MAX_ID_LEN
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .ok_or(ClaimError::Missing("SubjectNameID"))?;
     Ok(Person {
@@ -366,11 +372,17 @@ mod tests {
         t["aud"] = json!(["gw", "other"]);
         t["azp"] = json!("other");
         assert_eq!(
-            expected().check_id_token(&obj(t), "n1", 1).unwrap_err().reason(),
+            expected()
+                .check_id_token(&obj(t), "n1", 1)
+                .unwrap_err()
+                .reason(),
             "wrong_azp"
         );
         assert_eq!(
-            expected().check_id_token(&obj(id_token()), "n1", 2).unwrap_err().reason(),
+            expected()
+                .check_id_token(&obj(id_token()), "n1", 2)
+                .unwrap_err()
+                .reason(),
             "acr_too_low"
         );
         // Within the leeway.
@@ -381,8 +393,14 @@ mod tests {
 
     #[test]
     fn national_ids() {
-        assert_eq!(classify("810101234567", None), NationalId::Rpps("10101234567".into()));
-        assert_eq!(classify("0099999999", None), NationalId::Adeli("099999999".into()));
+        assert_eq!(
+            classify("810101234567", None),
+            NationalId::Rpps("10101234567".into())
+        );
+        assert_eq!(
+            classify("0099999999", None),
+            NationalId::Adeli("099999999".into())
+        );
         assert_eq!(classify("ANS20231122132732", None), NationalId::Opaque);
         assert_eq!(classify("81010123456", None), NationalId::Opaque);
         assert_eq!(classify("8101012345a7", None), NationalId::Opaque);
@@ -408,11 +426,8 @@ mod tests {
             "SubjectNameID": "899700366240", "family_name": "DOC0036624",
             "email": "kit.doc@example.fr"
         }));
-        let p = person_from_userinfo(
-            &ui,
-            "f:550dc1c8-d97b-4b1e-ac8c-8eb4471cf9dd:899700366240",
-        )
-        .unwrap();
+        let p = person_from_userinfo(&ui, "f:550dc1c8-d97b-4b1e-ac8c-8eb4471cf9dd:899700366240")
+            .unwrap();
         assert_eq!(p.id_nat, "899700366240");
         assert_eq!(p.kind, NationalId::Rpps("99700366240".into()));
         assert_eq!(p.family_name, "DOC0036624");
@@ -433,7 +448,9 @@ mod tests {
         let good = json!({"iss": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet",
             "aud": "gw", "iat": 999_990, "jti": "j1", "sid": "s1", "sub": "u1",
             "events": {LOGOUT_EVENT: {}}});
-        let info = expected().check_logout_token(&obj(good.clone()), 600).unwrap();
+        let info = expected()
+            .check_logout_token(&obj(good.clone()), 600)
+            .unwrap();
         assert_eq!(info.sid.as_deref(), Some("s1"));
         let cases: Vec<(&str, Option<Value>, &str)> = vec![
             ("nonce", Some(json!("n")), "logout_token_nonce"),

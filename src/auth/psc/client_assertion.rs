@@ -131,14 +131,13 @@ fn rsa_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::psc::jose::{self, Alg, Jws, JwkSet};
+    use crate::auth::psc::jose::{self, Alg, JwkSet, Jws};
 
     #[test]
     fn es256_assertion_verifies_with_its_public_key() {
         let rng = SystemRandom::new();
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .unwrap();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap();
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
@@ -157,11 +156,16 @@ mod tests {
             &rng,
         )
         .unwrap();
-        let p = ring::signature::KeyPair::public_key(&pair).as_ref().to_vec();
+        let p = ring::signature::KeyPair::public_key(&pair)
+            .as_ref()
+            .to_vec();
         let jwk = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "gw-1",
             "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..])}]});
         let set = JwkSet::from_json(jwk.to_string().as_bytes()).unwrap();
-        assert_eq!(jose::verify(&jws, &set, &[Alg::ES256], None), Ok(Alg::ES256));
+        assert_eq!(
+            jose::verify(&jws, &set, &[Alg::ES256], None),
+            Ok(Alg::ES256)
+        );
     }
 
     #[test]

@@ -264,7 +264,9 @@ impl PscConfig {
             ),
         ] {
             if let Err(m) = check_endpoint_url(k, &v) {
-                e.push(format!("{m} (set auth.operator.public_url or auth.psc.{k})"));
+                e.push(format!(
+                    "{m} (set auth.operator.public_url or auth.psc.{k})"
+                ));
             }
         }
         let secret = self.client_secret.as_ref().filter(|s| !s.is_empty());
@@ -316,11 +318,7 @@ impl PscConfig {
                 }
             }
         }
-        if !self
-            .scope
-            .split_whitespace()
-            .any(|s| s != "openid")
-        {
+        if !self.scope.split_whitespace().any(|s| s != "openid") {
             e.push("auth.psc.scope: PSC needs scope_all (e.g. \"openid scope_all\")".into());
         }
         if super::claims::eidas_level(self.acr_values.trim()).is_none() {
@@ -349,9 +347,11 @@ impl PscConfig {
             .preauth_key
             .iter()
             .map(|k| ("preauth_key_file".to_string(), k))
-            .chain(self.domain_preauth_keys.iter().map(|(d, k)| {
-                (format!("domain_preauth_keys.\"{d}\".key_file"), &k.key)
-            }));
+            .chain(
+                self.domain_preauth_keys
+                    .iter()
+                    .map(|(d, k)| (format!("domain_preauth_keys.\"{d}\".key_file"), &k.key)),
+            );
         for (name, k) in keys {
             let v = k.expose();
             if v.len() < 32 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -9,8 +9,7 @@ use super::PscService;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet};
 use openidconnect::{
     AuthType, AuthUrl, AuthenticationContextClass, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, Scope,
-    TokenUrl,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, Scope, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -54,7 +53,7 @@ pub struct ReturnParams {
 }
 
 /// A verified PSC login.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Verified {
     pub person: Person,
     pub id: IdTokenInfo,
@@ -100,12 +99,12 @@ impl PscService {
             .as_ref()
             .map(|s| ClientSecret::new(s.expose().to_string()));
         Ok(match (cfg.client_auth, secret) {
-            (super::ClientAuthMethod::ClientSecretBasic, Some(s)) => {
-                client.set_auth_type(AuthType::BasicAuth).set_client_secret(s)
-            }
-            (super::ClientAuthMethod::ClientSecretPost, Some(s)) => {
-                client.set_auth_type(AuthType::RequestBody).set_client_secret(s)
-            }
+            (super::ClientAuthMethod::ClientSecretBasic, Some(s)) => client
+                .set_auth_type(AuthType::BasicAuth)
+                .set_client_secret(s),
+            (super::ClientAuthMethod::ClientSecretPost, Some(s)) => client
+                .set_auth_type(AuthType::RequestBody)
+                .set_client_secret(s),
             // private_key_jwt: client_id in the body, the assertion added per request.
             _ => client.set_auth_type(AuthType::RequestBody),
         })
@@ -225,10 +224,7 @@ impl PscService {
         };
         let min_level = eidas_level(cfg.acr_values.trim()).unwrap_or(1);
         let id = expected.check_id_token(&jws.claims, &record.nonce, min_level)?;
-        let (userinfo, signed) = self
-            .provider
-            .userinfo(&ep, &tokens.access_token)
-            .await?;
+        let (userinfo, signed) = self.provider.userinfo(&ep, &tokens.access_token).await?;
         let person = person_from_userinfo(&userinfo, &id.sub)?;
         Ok(Verified {
             person,

@@ -171,7 +171,8 @@ impl Jws {
         if self.header.alg.eq_ignore_ascii_case("none") {
             return Err(JoseError::AlgNone);
         }
-        Alg::parse(&self.header.alg).ok_or_else(|| JoseError::AlgNotAllowed(self.header.alg.clone()))
+        Alg::parse(&self.header.alg)
+            .ok_or_else(|| JoseError::AlgNotAllowed(self.header.alg.clone()))
     }
 }
 
@@ -283,7 +284,9 @@ impl Jwk {
                 point.push(0x04);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                UnparsedPublicKey::new(params, point).verify(msg, sig).is_ok()
+                UnparsedPublicKey::new(params, point)
+                    .verify(msg, sig)
+                    .is_ok()
             }
             Alg::EdDSA => b64(&self.x).is_some_and(|x| {
                 UnparsedPublicKey::new(&signature::ED25519, x)
@@ -338,7 +341,10 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(JoseError::NoUsableKey(alg.name()));
     }
-    if candidates.iter().any(|k| k.verify(alg, msg, &jws.signature)) {
+    if candidates
+        .iter()
+        .any(|k| k.verify(alg, msg, &jws.signature))
+    {
         Ok(alg)
     } else {
         Err(JoseError::BadSignature)
@@ -360,10 +366,15 @@ pub(crate) mod test_keys {
     impl TestKey {
         pub fn new(kid: &str) -> TestKey {
             let rng = SystemRandom::new();
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
             TestKey {
-                pair: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                    .unwrap(),
+                pair: EcdsaKeyPair::from_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    pkcs8.as_ref(),
+                    &rng,
+                )
+                .unwrap(),
                 kid: kid.into(),
             }
         }
@@ -380,7 +391,10 @@ pub(crate) mod test_keys {
                 URL_SAFE_NO_PAD.encode(header.to_string()),
                 URL_SAFE_NO_PAD.encode(claims.to_string())
             );
-            let sig = self.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+            let sig = self
+                .pair
+                .sign(&SystemRandom::new(), input.as_bytes())
+                .unwrap();
             format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
         }
 
@@ -495,8 +509,12 @@ mod tests {
         let k = TestKey::new("k1");
         let mut jwk = k.jwk();
         jwk["use"] = json!("enc");
-        let keys = JwkSet::from_json(json!({"keys": [jwk, {"kty": "weird"}]}).to_string().as_bytes())
-            .unwrap();
+        let keys = JwkSet::from_json(
+            json!({"keys": [jwk, {"kty": "weird"}]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
         let t = k.sign_es256(&json!({}));
         assert_eq!(
             verify(&Jws::parse(&t).unwrap(), &keys, &[Alg::ES256], None),

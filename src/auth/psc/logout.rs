@@ -146,7 +146,10 @@ impl PscService {
         let seen = self
             .short
             .incr(
-                &format!("psc_jti:{}", sha256_hex(&format!("{}\n{}", ep.issuer, info.jti))),
+                &format!(
+                    "psc_jti:{}",
+                    sha256_hex(&format!("{}\n{}", ep.issuer, info.jti))
+                ),
                 JTI_MEMORY,
             )
             .await?;

@@ -13,14 +13,14 @@ use crate::policy::sender::mssante_address;
 impl PscService {
     /// Opens `mb` at the store; returns (canonical account, store token).
     pub async fn open_mailbox(&self, mb: &Mailbox) -> Result<(String, UpstreamToken), PscError> {
-        let domain = mb
-            .account
-            .rsplit_once('@')
-            .map(|(_, d)| d)
-            .ok_or_else(|| PscError::MailStore(format!("{:?} is not an account", mb.account)))?;
-        let key = self.cfg.preauth_key_for(domain).ok_or_else(|| {
-            PscError::MailStore(format!("no preauth key for domain {domain}"))
-        })?;
+        let domain =
+            mb.account.rsplit_once('@').map(|(_, d)| d).ok_or_else(|| {
+                PscError::MailStore(format!("{:?} is not an account", mb.account))
+            })?;
+        let key = self
+            .cfg
+            .preauth_key_for(domain)
+            .ok_or_else(|| PscError::MailStore(format!("no preauth key for domain {domain}")))?;
         let body = preauth::auth_request_body(key.expose(), &mb.account, self.now_ms());
         let auth = self
             .upstream

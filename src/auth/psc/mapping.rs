@@ -128,8 +128,10 @@ mod tests {
             mssante_domains: vec!["esantepdl.mssante.fr".into(), "chu.mssante.fr".into()],
             ..PolicyConfig::default()
         };
-        p.sender_overrides
-            .insert("jd@hopital.local".into(), "jean.dupont@chu.mssante.fr".into());
+        p.sender_overrides.insert(
+            "jd@hopital.local".into(),
+            "jean.dupont@chu.mssante.fr".into(),
+        );
         p
     }
 

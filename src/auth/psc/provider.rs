@@ -310,7 +310,11 @@ impl Provider {
         // Discovery §3: a missing id_token list means RS256.
         let rs256 = vec!["RS256".to_string()];
         let id_adv = match &doc {
-            Some(d) => Some(d.id_token_signing_alg_values_supported.as_ref().unwrap_or(&rs256)),
+            Some(d) => Some(
+                d.id_token_signing_alg_values_supported
+                    .as_ref()
+                    .unwrap_or(&rs256),
+            ),
             None => None,
         };
         let id_token_algs = allowed_algs(id_adv.map(Vec::as_slice), sym);
@@ -412,8 +416,7 @@ impl Provider {
         assertion: Option<String>,
     ) -> Result<Tokens, PscError> {
         use openidconnect::{AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier};
-        let http = self.token_client();
-        let send = |req: openidconnect::HttpRequest| send_request(http, req);
+        let send = OidcHttp(self.token_client());
         let mut request = client
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier));
@@ -548,6 +551,27 @@ async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, PscError> {
 }
 
 /// The reqwest 0.13 adapter openidconnect needs (its own targets reqwest 0.12).
+/// A named type with a boxed `Send` future: a closure here makes the whole request
+/// future lose `Send` (higher-ranked lifetime inference).
+struct OidcHttp<'a>(&'a reqwest::Client);
+
+type SendFuture<'c> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<openidconnect::HttpResponse, TransportError>>
+            + Send
+            + 'c,
+    >,
+>;
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for OidcHttp<'_> {
+    type Error = TransportError;
+    type Future = SendFuture<'c>;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(send_request(self.0, request))
+    }
+}
+
 async fn send_request(
     client: &reqwest::Client,
     req: openidconnect::HttpRequest,
@@ -559,7 +583,10 @@ async fn send_request(
     for (k, v) in parts.headers.iter() {
         r = r.header(k, v);
     }
-    let resp = r.send().await.map_err(|e| TransportError(without_url(&e)))?;
+    let resp = r
+        .send()
+        .await
+        .map_err(|e| TransportError(without_url(&e)))?;
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = read_capped(resp)
