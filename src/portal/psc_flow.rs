@@ -148,14 +148,18 @@ fn refuse(st: &PortalState, psc: &PscService, ip: IpAddr, e: &PscError) -> Respo
                 Some("Connectez-vous avec votre carte CPS ou l'application e-CPS."),
             )
         }
+        PscError::UserInfo(_)
+        | PscError::Claims(
+            crate::auth::psc::claims::ClaimError::SubjectMismatch
+            | crate::auth::psc::claims::ClaimError::Missing("SubjectNameID"),
+        ) => (
+            StatusCode::FORBIDDEN,
+            "Les informations transmises par Pro Santé Connect sont incomplètes ou n'ont pas pu être vérifiées.",
+            Some(again),
+        ),
         PscError::Signature(_) | PscError::Claims(_) => (
             StatusCode::FORBIDDEN,
             "La réponse de Pro Santé Connect n'a pas pu être vérifiée : pour votre sécurité, la connexion est refusée.",
-            Some(again),
-        ),
-        PscError::UserInfo(_) => (
-            StatusCode::FORBIDDEN,
-            "Les informations transmises par Pro Santé Connect sont incomplètes ou n'ont pas pu être vérifiées.",
             Some(again),
         ),
         PscError::Directory(_) | PscError::Store(_) | PscError::MailStore(_) => (

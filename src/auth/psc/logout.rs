@@ -156,18 +156,27 @@ impl PscService {
         if seen > 1 {
             return Err(super::claims::ClaimError::Replayed.into());
         }
-        // With a sid, only that PSC session's gateway sessions; else all of the subject's.
-        let key = match (&info.sid, &info.sub) {
-            (Some(sid), _) => sid_key(&ep.issuer, sid),
-            (None, Some(sub)) => sub_key(&ep.issuer, sub),
-            (None, None) => return Ok(Vec::new()),
-        };
-        let sealed = self.short.set_members(&key).await?;
-        self.short.delete(&key).await?;
-        Ok(sealed
-            .iter()
-            .filter_map(|s| self.unseal(SEAL_CONTEXT, s))
-            .collect())
+        // With a sid, that PSC session's gateway sessions; with only a sub (or a sid
+        // the ID token did not carry), every session of the subject.
+        let mut keys = Vec::new();
+        if let Some(sid) = &info.sid {
+            keys.push(sid_key(&ep.issuer, sid));
+        }
+        if let Some(sub) = &info.sub {
+            keys.push(sub_key(&ep.issuer, sub));
+        }
+        for key in keys {
+            let sealed = self.short.set_members(&key).await?;
+            if sealed.is_empty() {
+                continue;
+            }
+            self.short.delete(&key).await?;
+            return Ok(sealed
+                .iter()
+                .filter_map(|s| self.unseal(SEAL_CONTEXT, s))
+                .collect());
+        }
+        Ok(Vec::new())
     }
 
     /// Forgets the PSC link of a session ended by the gateway itself.

@@ -19,7 +19,7 @@ pub fn auth_request_body(key: &str, account: &str, timestamp_ms: u64) -> Value {
         "Body": {"AuthRequest": {
             "_jsns": "urn:zimbraAccount",
             "account": {"by": "name", "_content": account},
-            "preauth": {"timestamp": timestamp_ms, "expires": 0,
+            "preauth": {"timestamp": timestamp_ms.to_string(), "expires": "0",
                         "_content": preauth_value(key, account, timestamp_ms)},
         }}
     })
