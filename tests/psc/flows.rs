@@ -122,8 +122,10 @@ async fn expect_webmail(b: &Browser, gw: &GatewayProcess, account: &str, shots: 
 
 async fn expect_login_page(b: &Browser, gw: &GatewayProcess) {
     b.goto(&gw.url("/")).await;
-    b.wait_path("the login page (session over)", |p| p.starts_with("/connexion"))
-        .await;
+    b.wait_path("the login page (session over)", |p| {
+        p.starts_with("/connexion")
+    })
+    .await;
     assert!(!b.body_text().await.contains("Connecté en tant que"));
 }
 
@@ -139,21 +141,34 @@ async fn card_login_json_userinfo_then_logout_at_psc_too() {
     let b = Browser::start().await;
     let mut shots = Shots::new("carte_cps_json", &b);
     psc_login(&b, &stack.gw, &op, provider::ANTOINE, "eidas3", &mut shots).await;
-    expect_webmail(&b, &stack.gw, "antoine.lefevre@esantepdl.mssante.fr", &mut shots).await;
+    expect_webmail(
+        &b,
+        &stack.gw,
+        "antoine.lefevre@esantepdl.mssante.fr",
+        &mut shots,
+    )
+    .await;
     let logs = stack.wait_log("login.success").await;
-    assert!(logs.contains("eidas3") && logs.contains("\\\"userinfo_signed\\\":false"), "{logs}");
+    assert!(
+        logs.contains("eidas3") && logs.contains("\\\"userinfo_signed\\\":false"),
+        "{logs}"
+    );
     // No second factor was asked and none was set up.
     assert!(!logs.contains("otp"), "an OTP step ran after PSC:\n{logs}");
 
     // The webmail's logout ends the gateway session, then PSC's (end-session).
     b.goto(&stack.gw.url("/deconnexion")).await;
     let u = wait_url(&b, "PSC's end-session", |u| u.starts_with(&op.issuer)).await;
-    assert!(u.contains("id_token_hint=") && u.contains("post_logout_redirect_uri="), "{u}");
+    assert!(
+        u.contains("id_token_hint=") && u.contains("post_logout_redirect_uri="),
+        "{u}"
+    );
     assert!(u.contains("state="), "{u}");
     b.wait_text("Se déconnecter de Pro Santé Connect").await;
     shots.take(&b, "psc-deconnexion").await;
     b.click("#psc-logout").await;
-    b.wait_path("the login page", |p| p.starts_with("/connexion")).await;
+    b.wait_path("the login page", |p| p.starts_with("/connexion"))
+        .await;
     b.wait_text("Vous êtes déconnecté de la messagerie et de Pro Santé Connect")
         .await;
     shots.take(&b, "deconnecte").await;
@@ -181,9 +196,18 @@ async fn signed_userinfo_adeli_then_back_channel_logout() {
     let b = Browser::start().await;
     let mut shots = Shots::new("userinfo_signe_backchannel", &b);
     psc_login(&b, &stack.gw, &op, provider::ADRIEN, "eidas1", &mut shots).await;
-    expect_webmail(&b, &stack.gw, "adrien.malosse27@esantepdl.mssante.fr", &mut shots).await;
+    expect_webmail(
+        &b,
+        &stack.gw,
+        "adrien.malosse27@esantepdl.mssante.fr",
+        &mut shots,
+    )
+    .await;
     let logs = stack.wait_log("login.success").await;
-    assert!(logs.contains("\\\"userinfo_signed\\\":true") && logs.contains("adeli"), "{logs}");
+    assert!(
+        logs.contains("\\\"userinfo_signed\\\":true") && logs.contains("adeli"),
+        "{logs}"
+    );
 
     // Logout at PSC itself (another application): PSC tells the gateway back-channel.
     b.goto(&format!("{}/session/end", op.issuer)).await;
@@ -201,8 +225,8 @@ async fn private_key_jwt_client_authentication() {
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-        .unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
     let p = pair.public_key().as_ref();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "gw-key-1", "use": "sig",
@@ -233,7 +257,13 @@ async fn private_key_jwt_client_authentication() {
     let b = Browser::start().await;
     let mut shots = Shots::new("private_key_jwt", &b);
     psc_login(&b, &stack.gw, &op, provider::ANTOINE, "eidas1", &mut shots).await;
-    expect_webmail(&b, &stack.gw, "antoine.lefevre@esantepdl.mssante.fr", &mut shots).await;
+    expect_webmail(
+        &b,
+        &stack.gw,
+        "antoine.lefevre@esantepdl.mssante.fr",
+        &mut shots,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -251,7 +281,10 @@ async fn hs256_id_token_refused_unless_configured() {
     psc_login(&b, &stack.gw, &op, provider::ANTOINE, "eidas3", &mut shots).await;
     b.wait_text("n'a pas pu être vérifiée").await;
     shots.take(&b, "refus-hs256").await;
-    assert!(b.body_text().await.contains("Retour à la page de connexion"));
+    assert!(b
+        .body_text()
+        .await
+        .contains("Retour à la page de connexion"));
     stack.wait_log("alg_not_allowed").await;
     drop(stack);
     drop(op);
@@ -265,7 +298,13 @@ async fn hs256_id_token_refused_unless_configured() {
         &format!("client_secret = \"{SECRET}\"\nallow_symmetric_signatures = true"),
     );
     psc_login(&b, &stack.gw, &op, provider::ANTOINE, "eidas3", &mut shots).await;
-    expect_webmail(&b, &stack.gw, "antoine.lefevre@esantepdl.mssante.fr", &mut shots).await;
+    expect_webmail(
+        &b,
+        &stack.gw,
+        "antoine.lefevre@esantepdl.mssante.fr",
+        &mut shots,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -282,12 +321,21 @@ async fn mailbox_mapping_cases() {
 
     // At another operator only: no mailbox here.
     psc_login(&b, &stack.gw, &op, provider::UNKNOWN, "eidas3", &mut shots).await;
-    b.wait_text("Aucune boîte aux lettres de cette messagerie").await;
+    b.wait_text("Aucune boîte aux lettres de cette messagerie")
+        .await;
     shots.take(&b, "aucune-bal").await;
     stack.wait_log("no_mailbox").await;
 
     // An organisational mailbox only.
-    psc_login(&b, &stack.gw, &op, provider::SECRETARIAT, "eidas3", &mut shots).await;
+    psc_login(
+        &b,
+        &stack.gw,
+        &op,
+        provider::SECRETARIAT,
+        "eidas3",
+        &mut shots,
+    )
+    .await;
     b.wait_text("boîte aux lettres organisationnelle").await;
     shots.take(&b, "bal-organisationnelle").await;
     stack.wait_log("organisational_only").await;
@@ -300,7 +348,8 @@ async fn mailbox_mapping_cases() {
 
     // Two personal mailboxes: the choice page, then the second one.
     psc_login(&b, &stack.gw, &op, provider::CAMILLE, "eidas3", &mut shots).await;
-    b.wait_text("Choisissez la boîte aux lettres à ouvrir").await;
+    b.wait_text("Choisissez la boîte aux lettres à ouvrir")
+        .await;
     let text = b.body_text().await;
     assert!(
         text.contains("camille.bernard@esantepdl.mssante.fr")
@@ -309,30 +358,61 @@ async fn mailbox_mapping_cases() {
     );
     shots.take(&b, "choix-bal").await;
     b.click("form:nth-of-type(2) button.bal").await;
-    expect_webmail(&b, &stack.gw, "louis.petit@chu-exemple.mssante.fr", &mut shots).await;
+    expect_webmail(
+        &b,
+        &stack.gw,
+        "louis.petit@chu-exemple.mssante.fr",
+        &mut shots,
+    )
+    .await;
     b.goto(&stack.gw.url("/deconnexion")).await;
     b.click("#psc-logout").await;
-    b.wait_path("the login page", |p| p.starts_with("/connexion")).await;
+    b.wait_path("the login page", |p| p.starts_with("/connexion"))
+        .await;
 
     // An EDIT test identity is never looked up in the annuaire…
     psc_login(&b, &stack.gw, &op, provider::EDIT, "eidas1", &mut shots).await;
-    b.wait_text("Aucune boîte aux lettres de cette messagerie").await;
+    b.wait_text("Aucune boîte aux lettres de cette messagerie")
+        .await;
     let logs = stack.wait_log("ANS20231122132732").await;
     assert!(logs.contains("opaque"), "{logs}");
     // …until the operator links it by hand (users psc-link).
     let cfg = stack.gw.config_path.to_str().unwrap();
     let out = common::run_binary(&[
-        "users", "psc-link", "--config", cfg, "ANS20231122132732", "julien.morel@esantepdl.mssante.fr",
+        "users",
+        "psc-link",
+        "--config",
+        cfg,
+        "ANS20231122132732",
+        "julien.morel@esantepdl.mssante.fr",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = common::run_binary(&["users", "psc-links", "--config", cfg]);
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("ANS20231122132732\tjulien.morel@esantepdl.mssante.fr"));
+    assert!(String::from_utf8_lossy(&listed.stdout)
+        .contains("ANS20231122132732\tjulien.morel@esantepdl.mssante.fr"));
     psc_login(&b, &stack.gw, &op, provider::EDIT, "eidas1", &mut shots).await;
-    expect_webmail(&b, &stack.gw, "julien.morel@esantepdl.mssante.fr", &mut shots).await;
+    expect_webmail(
+        &b,
+        &stack.gw,
+        "julien.morel@esantepdl.mssante.fr",
+        &mut shots,
+    )
+    .await;
     let out = common::run_binary(&["users", "psc-unlink", "--config", cfg, "ANS20231122132732"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("supprimé"));
-    let bad = common::run_binary(&["users", "psc-link", "--config", cfg, "a b", "x@esantepdl.mssante.fr"]);
+    let bad = common::run_binary(&[
+        "users",
+        "psc-link",
+        "--config",
+        cfg,
+        "a b",
+        "x@esantepdl.mssante.fr",
+    ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("identifiant Pro Santé Connect invalide"));
 }
@@ -352,7 +432,10 @@ async fn code_and_state_replays_are_refused() {
     b.block_urls(&[&format!("{}*", stack.gw.url("/connexion/psc/retour"))])
         .await;
     psc_login(&b, &stack.gw, &op, provider::ANTOINE, "eidas3", &mut shots).await;
-    let back = wait_url(&b, "the (blocked) return", |u| u.contains("/connexion/psc/retour?")).await;
+    let back = wait_url(&b, "the (blocked) return", |u| {
+        u.contains("/connexion/psc/retour?")
+    })
+    .await;
     let query = back.split_once('?').unwrap().1.to_string();
     let code = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "code")

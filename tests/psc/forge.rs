@@ -47,7 +47,10 @@ impl Key {
     pub fn sign(&self, claims: &Value) -> String {
         let header = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
         let input = format!("{}.{}", b64(&header), b64(claims));
-        let sig = self.pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
     }
 }
@@ -175,7 +178,8 @@ fn serve(mut s: TcpStream, st: &Mutex<State>, base: &str) {
             respond(&mut s, "200 OK", "application/json", &keys.to_string());
         }
         ("POST", "/token") => {
-            let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+            let form: HashMap<String, String> =
+                serde_urlencoded::from_bytes(&body).unwrap_or_default();
             let code = form.get("code").cloned().unwrap_or_default();
             let planted = st.lock().unwrap().codes.get(&code).cloned();
             match planted {

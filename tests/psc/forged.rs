@@ -65,7 +65,10 @@ fn planted(id_token: String, ui: (&'static str, String)) -> Planted {
 async fn assert_opens(stack: &Stack, r: &crate::Returned, what: &str) -> String {
     assert_eq!(r.status, 303, "{what}: {}", r.body);
     assert_eq!(r.location.as_deref(), Some("/"), "{what}");
-    let session = r.session.clone().unwrap_or_else(|| panic!("{what}: no session"));
+    let session = r
+        .session
+        .clone()
+        .unwrap_or_else(|| panic!("{what}: no session"));
     let (status, page) = webmail(&stack.gw, &session).await;
     assert_eq!(status, 200, "{what}: {page}");
     assert!(
@@ -78,7 +81,11 @@ async fn assert_opens(stack: &Stack, r: &crate::Returned, what: &str) -> String 
 async fn assert_refused(stack: &Stack, r: &crate::Returned, status: u16, text: &str, reason: &str) {
     assert_eq!(r.status, status, "{reason}: {}", r.body);
     assert!(r.session.is_none(), "{reason}: a session was opened");
-    assert!(r.body.contains(text), "{reason}: page lacks {text:?}:\n{}", r.body);
+    assert!(
+        r.body.contains(text),
+        "{reason}: page lacks {text:?}:\n{}",
+        r.body
+    );
     assert!(
         r.body.contains("href=\"/connexion\""),
         "{reason}: no way back to the login page"
@@ -105,11 +112,34 @@ async fn forged_tokens_are_refused() {
     let unverified = "pas pu être vérifiée";
     type Mutate = Box<dyn Fn(&mut Value)>;
     let claim_cases: Vec<(&str, Mutate, &str)> = vec![
-        ("c-iss", Box::new(|c| c["iss"] = json!("https://auth.evil.example/realms/x")), "wrong_issuer"),
-        ("c-aud", Box::new(|c| c["aud"] = json!("another-client")), "wrong_audience"),
-        ("c-azp", Box::new(|c| { c["aud"] = json!([CLIENT, "other"]); c["azp"] = json!("other"); }), "wrong_azp"),
-        ("c-exp", Box::new(|c| c["exp"] = json!(common::unix_now() - 600)), "expired_token"),
-        ("c-iat", Box::new(|c| c["iat"] = json!(common::unix_now() + 3600)), "token_from_future"),
+        (
+            "c-iss",
+            Box::new(|c| c["iss"] = json!("https://auth.evil.example/realms/x")),
+            "wrong_issuer",
+        ),
+        (
+            "c-aud",
+            Box::new(|c| c["aud"] = json!("another-client")),
+            "wrong_audience",
+        ),
+        (
+            "c-azp",
+            Box::new(|c| {
+                c["aud"] = json!([CLIENT, "other"]);
+                c["azp"] = json!("other");
+            }),
+            "wrong_azp",
+        ),
+        (
+            "c-exp",
+            Box::new(|c| c["exp"] = json!(common::unix_now() - 600)),
+            "expired_token",
+        ),
+        (
+            "c-iat",
+            Box::new(|c| c["iat"] = json!(common::unix_now() + 3600)),
+            "token_from_future",
+        ),
     ];
     for (code, mutate, reason) in claim_cases {
         let r = attempt(&stack, &forge, code, |b| {
@@ -124,7 +154,10 @@ async fn forged_tokens_are_refused() {
     // Signatures: tampered, unsigned, HS256 with the client secret (not configured),
     // a key the provider does not publish (even after refetching its keys).
     let r = attempt(&stack, &forge, "s-bad", |b| {
-        planted(forge::tampered(&key.sign(&id_claims(&forge, b))), json_userinfo(SUB))
+        planted(
+            forge::tampered(&key.sign(&id_claims(&forge, b))),
+            json_userinfo(SUB),
+        )
     })
     .await;
     assert_refused(&stack, &r, 403, unverified, "bad_signature").await;
@@ -134,7 +167,10 @@ async fn forged_tokens_are_refused() {
     .await;
     assert_refused(&stack, &r, 403, unverified, "alg_none").await;
     let r = attempt(&stack, &forge, "s-hs", |b| {
-        planted(forge::hs256(SECRET, &id_claims(&forge, b)), json_userinfo(SUB))
+        planted(
+            forge::hs256(SECRET, &id_claims(&forge, b)),
+            json_userinfo(SUB),
+        )
     })
     .await;
     assert_refused(&stack, &r, 403, unverified, "alg_not_allowed").await;
@@ -167,7 +203,14 @@ async fn forged_tokens_are_refused() {
             planted(key.sign(&c), json_userinfo(SUB))
         })
         .await;
-        assert_refused(&stack, &r, 403, "niveau d'authentification", "acr_missing_or_unknown").await;
+        assert_refused(
+            &stack,
+            &r,
+            403,
+            "niveau d'authentification",
+            "acr_missing_or_unknown",
+        )
+        .await;
     }
 
     // Nonce replay: the ID token of an earlier login presented in a new one.
@@ -181,7 +224,10 @@ async fn forged_tokens_are_refused() {
 
     // UserInfo: another subject; signed with an unpublished key; signed ES256 (accepted).
     let r = attempt(&stack, &forge, "u-sub", |b| {
-        planted(key.sign(&id_claims(&forge, b)), json_userinfo("f:someone-else"))
+        planted(
+            key.sign(&id_claims(&forge, b)),
+            json_userinfo("f:someone-else"),
+        )
     })
     .await;
     assert_refused(&stack, &r, 403, "incomplètes", "userinfo_sub_mismatch").await;
@@ -209,7 +255,10 @@ async fn forged_tokens_are_refused() {
     assert_opens(&stack, &r, "ES256-signed UserInfo").await;
     let r = attempt(&stack, &forge, "u-none", |b| {
         let ui = userinfo(SUB);
-        planted(key.sign(&id_claims(&forge, b)), ("application/jwt", forge::unsigned(&ui)))
+        planted(
+            key.sign(&id_claims(&forge, b)),
+            ("application/jwt", forge::unsigned(&ui)),
+        )
     })
     .await;
     assert_refused(&stack, &r, 403, unverified, "alg_none").await;
@@ -222,13 +271,19 @@ async fn forged_tokens_are_refused() {
         let mut ui = userinfo(SUB);
         ui.as_object_mut().unwrap().remove("SubjectNameID");
         ui["email"] = json!("antoine.lefevre@esantepdl.mssante.fr");
-        planted(key.sign(&id_claims(&forge, b)), ("application/json", ui.to_string()))
+        planted(
+            key.sign(&id_claims(&forge, b)),
+            ("application/json", ui.to_string()),
+        )
     })
     .await;
     assert_refused(&stack, &r, 403, "incomplètes", "missing_claim").await;
 
     let logs = stack.logs();
-    assert!(!logs.contains(SECRET), "the client secret leaked into the logs");
+    assert!(
+        !logs.contains(SECRET),
+        "the client secret leaked into the logs"
+    );
     assert!(!logs.contains("code=ok-1"), "a code leaked into the logs");
 }
 
@@ -243,7 +298,10 @@ async fn returns_and_flows_are_checked() {
     // The authorization request says what PSC expects.
     let b = begin(&stack.gw).await;
     assert!(b.location.starts_with(&format!("{}/auth?", forge.base)));
-    assert_eq!(b.params["scope"], "openid scope_all", "openid once, then scope_all");
+    assert_eq!(
+        b.params["scope"], "openid scope_all",
+        "openid once, then scope_all"
+    );
     assert_eq!(b.params["acr_values"], "eidas1");
     assert_eq!(b.params["response_type"], "code");
     assert_eq!(b.params["code_challenge_method"], "S256");
@@ -259,10 +317,20 @@ async fn returns_and_flows_are_checked() {
     assert_refused(&stack, &r, 400, again, "state_unknown_or_replayed").await;
     forge.plant("st-1", good(&b));
     let other = begin(&stack.gw).await;
-    let r = come_back(&stack.gw, &format!("code=st-1&state={}", b.state()), &other.cookie).await;
+    let r = come_back(
+        &stack.gw,
+        &format!("code=st-1&state={}", b.state()),
+        &other.cookie,
+    )
+    .await;
     assert_refused(&stack, &r, 400, again, "state_other_browser").await;
     // …and the state is spent: the right browser cannot use it afterwards either.
-    let r = come_back(&stack.gw, &format!("code=st-1&state={}", b.state()), &b.cookie).await;
+    let r = come_back(
+        &stack.gw,
+        &format!("code=st-1&state={}", b.state()),
+        &b.cookie,
+    )
+    .await;
     assert_refused(&stack, &r, 400, again, "state_unknown_or_replayed").await;
 
     // State replay after a successful login; the code itself was single-use at PSC too.
@@ -286,14 +354,31 @@ async fn returns_and_flows_are_checked() {
 
     // A code the provider does not know (replayed or expired there).
     let b = begin(&stack.gw).await;
-    let r = come_back(&stack.gw, &format!("code=never-issued&state={}", b.state()), &b.cookie).await;
-    assert_refused(&stack, &r, 400, "code déjà utilisé ou expiré", "code_refused").await;
+    let r = come_back(
+        &stack.gw,
+        &format!("code=never-issued&state={}", b.state()),
+        &b.cookie,
+    )
+    .await;
+    assert_refused(
+        &stack,
+        &r,
+        400,
+        "code déjà utilisé ou expiré",
+        "code_refused",
+    )
+    .await;
 
     // Flow expired (flow_timeout_secs = 2).
     let b = begin(&stack.gw).await;
     forge.plant("st-3", good(&b));
     tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
-    let r = come_back(&stack.gw, &format!("code=st-3&state={}", b.state()), &b.cookie).await;
+    let r = come_back(
+        &stack.gw,
+        &format!("code=st-3&state={}", b.state()),
+        &b.cookie,
+    )
+    .await;
     assert_refused(&stack, &r, 400, "a expiré", "flow_expired").await;
 }
 
@@ -309,7 +394,12 @@ async fn card_level_required_and_psc_unreachable() {
         c["acr"] = json!("eidas1");
         planted(key.sign(&c), json_userinfo(SUB))
     });
-    let r = come_back(&stack.gw, &format!("code=e1&state={}", b.state()), &b.cookie).await;
+    let r = come_back(
+        &stack.gw,
+        &format!("code=e1&state={}", b.state()),
+        &b.cookie,
+    )
+    .await;
     assert_refused(&stack, &r, 403, "carte CPS", "acr_too_low").await;
 
     // PSC down: the button answers a French page, nothing else happens.
@@ -361,16 +451,41 @@ async fn back_channel_logout_tokens_are_checked() {
         "jti": "jti-1", "sid": "psc-sid-1", "sub": SUB,
         "events": {"http://schemas.openid.net/event/backchannel-logout": {}}});
     let bad: Vec<(&str, Value)> = vec![
-        ("logout_token_nonce", { let mut t = logout.clone(); t["nonce"] = json!("n"); t }),
-        ("wrong_audience", { let mut t = logout.clone(); t["aud"] = json!("other"); t }),
-        ("not_a_logout_token", { let mut t = logout.clone(); t.as_object_mut().unwrap().remove("events"); t }),
-        ("wrong_issuer", { let mut t = logout.clone(); t["iss"] = json!("https://evil.example"); t }),
-        ("logout_token_stale", { let mut t = logout.clone(); t["iat"] = json!(now - 7200); t.as_object_mut().unwrap().remove("exp"); t }),
+        ("logout_token_nonce", {
+            let mut t = logout.clone();
+            t["nonce"] = json!("n");
+            t
+        }),
+        ("wrong_audience", {
+            let mut t = logout.clone();
+            t["aud"] = json!("other");
+            t
+        }),
+        ("not_a_logout_token", {
+            let mut t = logout.clone();
+            t.as_object_mut().unwrap().remove("events");
+            t
+        }),
+        ("wrong_issuer", {
+            let mut t = logout.clone();
+            t["iss"] = json!("https://evil.example");
+            t
+        }),
+        ("logout_token_stale", {
+            let mut t = logout.clone();
+            t["iat"] = json!(now - 7200);
+            t.as_object_mut().unwrap().remove("exp");
+            t
+        }),
     ];
     for (reason, t) in bad {
         assert_eq!(post(key.sign(&t)).await, 400, "{reason}");
         stack.wait_log(reason).await;
-        assert_eq!(webmail(&stack.gw, &session).await.0, 200, "{reason}: session ended");
+        assert_eq!(
+            webmail(&stack.gw, &session).await.0,
+            200,
+            "{reason}: session ended"
+        );
     }
     assert_eq!(post(forge::tampered(&key.sign(&logout))).await, 400);
     assert_eq!(post(forge::unsigned(&logout)).await, 400);
@@ -384,5 +499,8 @@ async fn back_channel_logout_tokens_are_checked() {
     assert_eq!(post(good).await, 400);
     stack.wait_log("logout_token_replayed").await;
     let logs = stack.wait_log("psc_backchannel").await;
-    assert!(logs.contains("antoine.lefevre@esantepdl.mssante.fr"), "{logs}");
+    assert!(
+        logs.contains("antoine.lefevre@esantepdl.mssante.fr"),
+        "{logs}"
+    );
 }
