@@ -15,6 +15,7 @@ use super::psc_pages::{self, CHOICE_PATH};
 use super::redirect::return_path_or_root;
 use super::router::{query_param, PortalState, TOO_MANY, UNAVAILABLE};
 use crate::audit::AuditEvent;
+use crate::auth::psc::claims::ClaimError;
 use crate::auth::psc::config::{BACKCHANNEL_PATH, LOGGED_OUT_PATH, RETURN_PATH};
 use crate::auth::psc::flow::{ReturnParams, Verified};
 use crate::auth::psc::mapping::{Mailbox, Resolution};
@@ -135,24 +136,13 @@ fn refuse(st: &PortalState, psc: &PscService, ip: IpAddr, e: &PscError) -> Respo
             "Pro Santé Connect a refusé de confirmer cette connexion (code déjà utilisé ou expiré).",
             Some(again),
         ),
-        PscError::Claims(c)
-            if matches!(
-                c,
-                crate::auth::psc::claims::ClaimError::AcrTooLow(_)
-                    | crate::auth::psc::claims::ClaimError::AcrUnknown(_)
-            ) =>
-        {
-            (
-                StatusCode::FORBIDDEN,
-                "Le niveau d'authentification transmis par Pro Santé Connect est insuffisant pour accéder à la messagerie.",
-                Some("Connectez-vous avec votre carte CPS ou l'application e-CPS."),
-            )
-        }
+        PscError::Claims(ClaimError::AcrTooLow(_) | ClaimError::AcrUnknown(_)) => (
+            StatusCode::FORBIDDEN,
+            "Le niveau d'authentification transmis par Pro Santé Connect est insuffisant pour accéder à la messagerie.",
+            Some("Connectez-vous avec votre carte CPS ou l'application e-CPS."),
+        ),
         PscError::UserInfo(_)
-        | PscError::Claims(
-            crate::auth::psc::claims::ClaimError::SubjectMismatch
-            | crate::auth::psc::claims::ClaimError::Missing("SubjectNameID"),
-        ) => (
+        | PscError::Claims(ClaimError::SubjectMismatch | ClaimError::Missing("SubjectNameID")) => (
             StatusCode::FORBIDDEN,
             "Les informations transmises par Pro Santé Connect sont incomplètes ou n'ont pas pu être vérifiées.",
             Some(again),

@@ -75,6 +75,11 @@ const provider = new Provider(issuer, {
       },
     },
   },
+  // oidc-provider refuses to call special-use addresses (SSRF guard); the test's
+  // gateway (back-channel logout URI) is on loopback.
+  fetch(url, { dispatcher, ...options }) {
+    return globalThis.fetch(url, options);
+  },
   async findAccount(ctx, sub) {
     const claims = config.identities[sub];
     if (!claims) return undefined;

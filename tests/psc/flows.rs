@@ -110,6 +110,18 @@ async fn psc_login(
     b.click("#psc-login").await;
 }
 
+/// Ends the provider's own session (PSC is single sign-on: without this, the next
+/// button press comes straight back as the same identity).
+async fn provider_logout(b: &Browser, op: &OidcProvider) {
+    b.goto(&format!("{}/session/end", op.issuer)).await;
+    b.wait_text("Se déconnecter de Pro Santé Connect").await;
+    b.click("#psc-logout").await;
+    wait_url(b, "the provider's logout success", |u| {
+        u.contains("/session/end/success")
+    })
+    .await;
+}
+
 async fn expect_webmail(b: &Browser, gw: &GatewayProcess, account: &str, shots: &mut Shots) {
     wait_url(b, "the webmail", |u| u == gw.url("/")).await;
     let text = b.wait_text("Webmail du bac à sable").await;
@@ -150,7 +162,7 @@ async fn card_login_json_userinfo_then_logout_at_psc_too() {
     .await;
     let logs = stack.wait_log("login.success").await;
     assert!(
-        logs.contains("eidas3") && logs.contains("\\\"userinfo_signed\\\":false"),
+        logs.contains("eidas3") && logs.contains("\"userinfo_signed\":false"),
         "{logs}"
     );
     // No second factor was asked and none was set up.
@@ -205,7 +217,7 @@ async fn signed_userinfo_adeli_then_back_channel_logout() {
     .await;
     let logs = stack.wait_log("login.success").await;
     assert!(
-        logs.contains("\\\"userinfo_signed\\\":true") && logs.contains("adeli"),
+        logs.contains("\"userinfo_signed\":true") && logs.contains("adeli"),
         "{logs}"
     );
 
@@ -325,6 +337,7 @@ async fn mailbox_mapping_cases() {
         .await;
     shots.take(&b, "aucune-bal").await;
     stack.wait_log("no_mailbox").await;
+    provider_logout(&b, &op).await;
 
     // An organisational mailbox only.
     psc_login(
@@ -339,12 +352,14 @@ async fn mailbox_mapping_cases() {
     b.wait_text("boîte aux lettres organisationnelle").await;
     shots.take(&b, "bal-organisationnelle").await;
     stack.wait_log("organisational_only").await;
+    provider_logout(&b, &op).await;
 
     // Too low a level chosen at PSC.
     psc_login(&b, &stack.gw, &op, provider::ANTOINE, "eidas0", &mut shots).await;
     b.wait_text("niveau d'authentification").await;
     shots.take(&b, "acr-insuffisant").await;
     stack.wait_log("acr_missing_or_unknown").await;
+    provider_logout(&b, &op).await;
 
     // Two personal mailboxes: the choice page, then the second one.
     psc_login(&b, &stack.gw, &op, provider::CAMILLE, "eidas3", &mut shots).await;
@@ -376,6 +391,7 @@ async fn mailbox_mapping_cases() {
         .await;
     let logs = stack.wait_log("ANS20231122132732").await;
     assert!(logs.contains("opaque"), "{logs}");
+    provider_logout(&b, &op).await;
     // …until the operator links it by hand (users psc-link).
     let cfg = stack.gw.config_path.to_str().unwrap();
     let out = common::run_binary(&[
@@ -419,28 +435,33 @@ async fn mailbox_mapping_cases() {
 
 #[tokio::test]
 async fn code_and_state_replays_are_refused() {
+    // The redirect URI points at a recorder: the test holds the code and the state,
+    // then plays the return to the gateway itself, twice, and the code in a new login.
+    let (capture, heads) = common::capture_upstream(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+    );
+    let redirect = format!("http://{capture}/connexion/psc/retour");
     let port = free_port();
     let (op, stack) = start(
         port,
         "gw-replay",
-        json!({"client_secret": SECRET}),
-        &format!("client_secret = \"{SECRET}\""),
+        json!({"client_secret": SECRET, "redirect_uris": [redirect]}),
+        &format!("client_secret = \"{SECRET}\"\nredirect_uri = \"{redirect}\""),
     );
     let b = Browser::start().await;
     let mut shots = Shots::new("rejeu", &b);
-    // Stop the browser at the return: the test holds the code and the state.
-    b.block_urls(&[&format!("{}*", stack.gw.url("/connexion/psc/retour"))])
-        .await;
     psc_login(&b, &stack.gw, &op, provider::ANTOINE, "eidas3", &mut shots).await;
-    let back = wait_url(&b, "the (blocked) return", |u| {
-        u.contains("/connexion/psc/retour?")
-    })
-    .await;
-    let query = back.split_once('?').unwrap().1.to_string();
+    let head = heads
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the browser came back to the recorder");
+    let target = head.split_whitespace().nth(1).expect("request target");
+    let query = target.split_once('?').expect("query").1.to_string();
     let code = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .expect("code on the return");
+    // The browser-binding cookie the gateway set (cookies ignore ports: the
+    // recorder's origin sees it too).
     let binding = b
         .cookies()
         .await

@@ -148,6 +148,8 @@ impl Stack {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("gateway never logged {needle:?}:\n{}", self.logs());
+        let logs = self.logs();
+        let _ = std::fs::write(std::env::temp_dir().join("psc-last-gateway.log"), &logs);
+        panic!("gateway never logged {needle:?}:\n{logs}");
     }
 }
