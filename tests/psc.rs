@@ -7,6 +7,7 @@
 //!
 //! - `flows`: browser logins and logouts through the real provider, the mailbox
 //!   mapping cases, code and state replays.
+//! - `demo`: the demo's PSC stand-in leads from the button to the webmail.
 //! - `forged`: every refusal of a token or a return, each with its audit reason, next
 //!   to a positive control that shows the same path succeeds.
 //!
@@ -14,6 +15,8 @@
 
 mod common;
 
+#[path = "psc/demo.rs"]
+mod demo;
 #[path = "psc/flows.rs"]
 mod flows;
 #[path = "psc/forge.rs"]

@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 
 pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result<()> {
     telemetry::init_logging(&LogConfig::default());
+    // PSC's redirect URI names the gateway's port: an ephemeral one is chosen now.
+    let listen = if listen.port() == 0 {
+        std::net::TcpListener::bind(listen)?.local_addr()?
+    } else {
+        listen
+    };
     let (password, generated) = match password {
         Some(p) => (p, false),
         None => (random_password(), true),
