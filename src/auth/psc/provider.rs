@@ -435,8 +435,9 @@ impl Provider {
             openidconnect::RequestTokenError::Request(t) => {
                 PscError::Unreachable(format!("{}: {t}", ep.token))
             }
+            // Only the field path: serde's message could quote a token.
             openidconnect::RequestTokenError::Parse(e, _) => {
-                PscError::BadAnswer(format!("token response: {e}"))
+                PscError::BadAnswer(format!("token response unreadable at {}", e.path()))
             }
             openidconnect::RequestTokenError::Other(m) => PscError::BadAnswer(m),
         })?;
