@@ -32,6 +32,8 @@ pub struct AuthConfig {
     pub store: crate::store::StoreConfig,
     /// Outgoing SMTP for codes and links.
     pub mail: crate::mail::MailConfig,
+    /// Pro Santé Connect login (A4); the button shows when this section is set.
+    pub psc: Option<crate::auth::psc::PscConfig>,
 }
 
 /// `[auth.operator]`: who runs the service.
@@ -48,7 +50,8 @@ pub struct OperatorConfig {
     pub support_email: Option<String>,
     /// Public base URL of the gateway (links in emails), e.g. `https://messagerie.example.fr`.
     pub public_url: String,
-    /// Show the Pro Santé Connect button (only when PSC is configured).
+    /// The Pro Santé Connect button is shown: set at start from `[auth.psc]`, not configurable.
+    #[serde(skip)]
     pub psc_enabled: bool,
 }
 

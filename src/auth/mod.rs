@@ -5,6 +5,7 @@ pub mod config;
 pub mod identity;
 pub mod login;
 pub mod otp;
+pub mod psc;
 pub mod regulation;
 pub mod reset;
 pub mod second_factor;

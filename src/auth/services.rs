@@ -88,8 +88,10 @@ impl AuthServices {
             stage_ttl: STAGE_TOKEN_TTL,
             session_lifetime: Duration::from_secs(auth.session.absolute_lifetime_secs),
         };
+        let mut cfg = auth.clone();
+        cfg.operator.psc_enabled = auth.psc.is_some();
         let portal = PortalState {
-            cfg: auth.clone(),
+            cfg,
             sessions,
             factor,
             regulator,
@@ -97,6 +99,8 @@ impl AuthServices {
             mailer,
             short,
             resolver,
+            // Built by the server once the annuaire is up (`server::state`).
+            psc: None,
         };
         Ok(AuthServices { portal, soap })
     }

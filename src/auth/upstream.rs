@@ -329,6 +329,22 @@ impl UpstreamClient {
         }
     }
 
+    /// Preauth `AuthRequest` (Pro Santé Connect logins; body from `auth::psc::preauth`).
+    pub async fn auth_by_preauth(&self, body: Value) -> Result<UpstreamAuth, UpstreamError> {
+        let a = self.call(&self.soap_url, body, "AuthResponse").await?;
+        parse_auth(&a)
+    }
+
+    /// The account name the store reports for a token (`GetInfoRequest`).
+    pub async fn account_name(&self, token: &UpstreamToken) -> Result<String, UpstreamError> {
+        let body = envelope(
+            Some(token),
+            json!({"GetInfoRequest": {"_jsns": "urn:zimbraAccount", "sections": "mbox"}}),
+        );
+        let a = self.call(&self.soap_url, body, "GetInfoResponse").await?;
+        scalar(a.get("name")).ok_or_else(|| UpstreamError::Protocol("no name".into()))
+    }
+
     /// Ends the upstream session of a token (logout).
     pub async fn end_session(&self, token: &UpstreamToken) -> Result<(), UpstreamError> {
         self.call(

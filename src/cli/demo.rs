@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 
 pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result<()> {
     telemetry::init_logging(&LogConfig::default());
+    // PSC's redirect URI names the gateway's port: an ephemeral one is chosen now.
+    let listen = if listen.port() == 0 {
+        std::net::TcpListener::bind(listen)?.local_addr()?
+    } else {
+        listen
+    };
     let (password, generated) = match password {
         Some(p) => (p, false),
         None => (random_password(), true),
@@ -17,7 +23,22 @@ pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result
     let data = sandbox::SandboxData::demo(&password);
     let accounts: Vec<String> = data.accounts.iter().map(|a| a.name.clone()).collect();
     let admin = data.admin.as_ref().map(|a| a.name.clone());
+    let preauth_keys: Vec<(String, String)> = DEMO_DOMAINS
+        .iter()
+        .filter_map(|d| data.preauth_key(d).map(|k| (d.to_string(), k.to_string())))
+        .collect();
     let store = sandbox::start(SocketAddr::from(([127, 0, 0, 1], 0)), data).await?;
+    let psc_secret = random_key_hex();
+    let psc = sandbox::psc::start(sandbox::psc::StandInClient {
+        client_id: DEMO_PSC_CLIENT.into(),
+        client_secret: psc_secret.clone(),
+        redirect_uri: format!("http://{listen}{}", crate::auth::psc::config::RETURN_PATH),
+        post_logout_redirect_uri: format!(
+            "http://{listen}{}",
+            crate::auth::psc::config::LOGGED_OUT_PATH
+        ),
+    })
+    .await?;
 
     let mut config = Config::default();
     config.server.listen = listen;
@@ -27,6 +48,7 @@ pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result
     let files = DemoDir::create(&format!("{}:{password}", admin.clone().unwrap_or_default()))?;
     demo_policy(&mut config.policy, &files.whitelist());
     demo_auth(&mut config.auth, &files, listen);
+    config.auth.psc = Some(demo_psc(&psc, psc_secret, preauth_keys));
     config.validate()?;
     let running = server::start(config).await?;
 
@@ -46,6 +68,19 @@ pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result
     }
     if let Some(admin) = admin {
         println!("  store admin (not reachable through the gateway): {admin}");
+    }
+    println!(
+        "  Pro Santé Connect: a demo stand-in (« bac à sable de démonstration », {}), test identities:",
+        psc.wallet
+    );
+    for id in sandbox::psc::IDENTITIES {
+        println!(
+            "    {} {} ({}) -> {}",
+            id.given_name,
+            id.family_name,
+            id.id_nat,
+            id.mailbox.unwrap_or("no mailbox (EDIT test identity)")
+        );
     }
     println!("Ctrl-C to stop.");
     server::shutdown_signal().await;
@@ -81,6 +116,36 @@ fn demo_auth(auth: &mut AuthConfig, files: &DemoDir, listen: SocketAddr) {
     auth.store.sqlite_path = files.state();
     auth.store.data_key = Some(crate::config::Secret::new(random_key_hex()));
     auth.reset.admin_credentials_file = Some(files.admin_credentials());
+}
+
+/// Client id of the gateway at the demo's PSC stand-in.
+const DEMO_PSC_CLIENT: &str = "mssante-gateway-demo";
+
+/// `[auth.psc]` of the demo: the stand-in's discovery document, the sandbox's preauth keys.
+fn demo_psc(
+    psc: &sandbox::psc::PscStandIn,
+    secret: String,
+    preauth_keys: Vec<(String, String)>,
+) -> crate::auth::psc::PscConfig {
+    use crate::auth::psc::config::DomainPreauthKey;
+    crate::auth::psc::PscConfig {
+        environment: crate::auth::psc::PscEnvironment::Custom,
+        discovery_url: Some(psc.discovery_url()),
+        client_id: DEMO_PSC_CLIENT.into(),
+        client_secret: Some(crate::config::Secret::new(secret)),
+        domain_preauth_keys: preauth_keys
+            .into_iter()
+            .map(|(d, k)| {
+                (
+                    d,
+                    DomainPreauthKey {
+                        key: crate::config::Secret::new(k),
+                    },
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 /// The demo's private files (trust space, admin credentials, state), removed on exit.

@@ -5,3 +5,4 @@ pub mod demo;
 pub mod sandbox;
 pub mod serve;
 pub mod users;
+mod users_psc;

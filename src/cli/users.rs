@@ -1,4 +1,4 @@
-//! `mssante-gateway users set-contact|reset-otp|import|unban|migrate-keys`: user
+//! `mssante-gateway users set-contact|reset-otp|import|unban|migrate-keys|psc-link…`: user
 //! administration for regional IT, on the durable store of `[auth.store]` (and the
 //! Redis short store when the gateway uses one, to end sessions and lift bans at once).
 //!
@@ -91,6 +91,25 @@ pub enum UsersCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Link a Pro Santé Connect identifier (SubjectNameID: 8+RPPS, 0+ADELI or a test
+    /// identity) to an account, for a mailbox the annuaire does not list (psc_overrides).
+    PscLink {
+        #[arg(long)]
+        config: PathBuf,
+        identifier: String,
+        user: String,
+    },
+    /// Remove the link of a Pro Santé Connect identifier.
+    PscUnlink {
+        #[arg(long)]
+        config: PathBuf,
+        identifier: String,
+    },
+    /// List the Pro Santé Connect links.
+    PscLinks {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// Exit status of `users import` when some lines were rejected.
@@ -115,6 +134,15 @@ pub async fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
             address,
         } => unban(&config, user.as_deref(), address).await,
         UsersCommand::MigrateKeys { config } => migrate_keys(&config).await,
+        UsersCommand::PscLink {
+            config,
+            identifier,
+            user,
+        } => super::users_psc::link(&load_config(&config)?, &identifier, &user).await,
+        UsersCommand::PscUnlink { config, identifier } => {
+            super::users_psc::unlink(&load_config(&config)?, &identifier).await
+        }
+        UsersCommand::PscLinks { config } => super::users_psc::list(&load_config(&config)?).await,
     }
 }
 
@@ -124,7 +152,7 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
+pub(super) fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
     let store = &cfg.auth.store;
     let key = store
         .load_data_key()
@@ -138,7 +166,7 @@ fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
 }
 
 /// The resolver the gateway would use, when it asks the store (admin API configured).
-fn resolver_of(cfg: &Config) -> anyhow::Result<Option<AccountResolver>> {
+pub(super) fn resolver_of(cfg: &Config) -> anyhow::Result<Option<AccountResolver>> {
     let (Some(admin_url), Some(credentials)) = (
         cfg.upstream.admin_url.as_deref(),
         cfg.auth.reset.admin_credentials_file.clone(),
@@ -157,7 +185,7 @@ fn resolver_of(cfg: &Config) -> anyhow::Result<Option<AccountResolver>> {
 }
 
 /// The account `input` designates, as at login.
-async fn user_of(
+pub(super) async fn user_of(
     cfg: &Config,
     resolver: Option<&AccountResolver>,
     input: &str,

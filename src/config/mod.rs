@@ -192,6 +192,9 @@ impl Config {
         let auth = &self.auth;
         e.extend(auth.store.validate());
         e.extend(auth.regulation.validate());
+        if let Some(psc) = &auth.psc {
+            e.extend(psc.validate(&auth.operator.public_url));
+        }
         match &auth.store.data_key {
             None => e.push(
                 "auth.store.data_key_file: required (TOTP secrets are encrypted with it); \

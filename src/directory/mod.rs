@@ -283,6 +283,17 @@ impl Directory {
             .map(|e| e.mail.clone()))
     }
 
+    /// Every entry whose national id (8+RPPS / 0+ADELI) or RPPS/ADELI number is `id`
+    /// (Pro Santé Connect: a person's mailboxes, personal and organisational).
+    pub async fn entries_for_identifier(&self, id: &str) -> Result<Vec<DirEntry>, DirectoryError> {
+        let id = id.trim();
+        if id.is_empty() || id.len() > 16 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(Vec::new());
+        }
+        let cond = Cond::field(Field::Identifier, Op::Eq, id);
+        Ok(self.search_cached(&cond).await?.0.entries.clone())
+    }
+
     /// Drops every cached answer (after an import, for instance).
     pub fn clear_cache(&self) {
         self.cache.invalidate_all();

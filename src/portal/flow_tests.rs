@@ -327,6 +327,7 @@ async fn harness_with(admin_file: bool) -> Harness {
         upstream,
         mailer: Some(mailer),
         short,
+        psc: None,
         cfg,
     };
     st.factor

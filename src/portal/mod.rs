@@ -7,6 +7,8 @@ pub mod html;
 pub mod http_util;
 pub mod pages;
 mod profile_flow;
+mod psc_flow;
+pub mod psc_pages;
 pub mod redirect;
 mod reset_flow;
 pub mod router;

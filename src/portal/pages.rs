@@ -22,7 +22,7 @@ pub mod paths {
     pub const PROFILE_OTP_SEND: &str = "/profil/otp/envoyer";
     pub const LOGOUT: &str = "/deconnexion";
     pub const LOGOUT_ALL: &str = "/deconnexion/partout";
-    pub const PSC: &str = "/psc/connexion";
+    pub const PSC: &str = "/connexion/psc";
 }
 
 /// Login page (A1).
@@ -35,10 +35,18 @@ pub fn login(
     notice: Option<&str>,
 ) -> String {
     let psc = if ctx.operator.psc_enabled {
+        let href = match return_to {
+            "/" | "" => paths::PSC.to_string(),
+            r => format!(
+                "{}?retour={}",
+                paths::PSC,
+                url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()
+            ),
+        };
         format!(
             "<a class=\"button psc\" href=\"{}\">s'identifier avec <strong>PRO SANTÉ CONNECT</strong>\
              <small>Un service du ministère chargé de la Santé</small></a>",
-            paths::PSC
+            esc(&href)
         )
     } else {
         String::new()

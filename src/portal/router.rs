@@ -48,6 +48,8 @@ pub struct PortalState {
     pub short: ShortStore,
     /// Typed login names to the accounts they designate (`auth::identity`).
     pub resolver: AccountResolver,
+    /// Pro Santé Connect, when `[auth.psc]` is set (`psc_flow`).
+    pub psc: Option<std::sync::Arc<crate::auth::psc::PscService>>,
 }
 
 /// A channel set-up in progress (kept server-side, never in the page).
@@ -204,6 +206,7 @@ pub async fn handle(req: Request<Bytes>, client_ip: IpAddr, st: &PortalState) ->
         (Method::POST, paths::LOGOUT_ALL) => profile_flow::logout_all(&req, client_ip, st).await,
         // GET: the webmail's own "Déconnexion" link points here.
         (Method::GET, paths::LOGOUT) => logout(&req, st).await,
+        (_, p) if p.starts_with(paths::PSC) => super::psc_flow::handle(&req, client_ip, st).await,
         _ => st.error(StatusCode::NOT_FOUND, "Cette page n'existe pas."),
     }
 }
@@ -224,6 +227,7 @@ fn login_page(
         Some(profile_flow::INFO_LOGGED_OUT_ALL) => {
             Some("Toutes vos sessions ont été fermées.")
         }
+        Some("psc_deconnecte") => Some("Vous êtes déconnecté de la messagerie et de Pro Santé Connect."),
         _ => None,
     };
     let page = pages::login(
@@ -755,7 +759,9 @@ async fn setup_test(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
 }
 
 async fn logout(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    let mut psc_end = None;
     if let Some(id) = cookie(req.headers(), st.sessions.cookie_name()) {
+        psc_end = super::psc_flow::end_session_redirect(st, id).await;
         if let Ok(Some(s)) = st.sessions.revoke(id).await {
             if let Some(t) = &s.upstream_token {
                 let _ = st.upstream.end_session(t).await;
@@ -763,7 +769,10 @@ async fn logout(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
             AuditEvent::new("logout").user(&s.user).emit();
         }
     }
-    redirect(paths::LOGIN, &[st.sessions.clear_cookie()])
+    redirect(
+        psc_end.as_deref().unwrap_or(paths::LOGIN),
+        &[st.sessions.clear_cookie()],
+    )
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ async fn state() -> PortalState {
         upstream,
         mailer: None,
         short,
+        psc: None,
         cfg,
     }
 }

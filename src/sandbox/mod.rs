@@ -28,6 +28,7 @@ mod noop;
 pub mod preauth;
 mod preauth_url;
 mod prefs;
+pub mod psc;
 mod rest;
 mod router;
 mod signatures;

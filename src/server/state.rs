@@ -59,7 +59,27 @@ impl AppState {
             DirectoryHook::from_config(&config.directory)
                 .map_err(|e| anyhow::anyhow!("directory: {e}"))?,
         );
-        let auth = AuthServices::new(&config, &upstream, Some(directory.directory.clone())).await?;
+        let mut auth =
+            AuthServices::new(&config, &upstream, Some(directory.directory.clone())).await?;
+        if let Some(psc) = &config.auth.psc {
+            auth.portal.psc = Some(Arc::new(
+                crate::auth::psc::PscService::new(
+                    psc.clone(),
+                    crate::auth::psc::PscDeps {
+                        public_url: config.auth.operator.public_url.clone(),
+                        short: auth.portal.short.clone(),
+                        durable: auth.portal.factor.durable.clone(),
+                        directory: directory.directory.clone(),
+                        policy: config.policy.clone(),
+                        upstream: auth.portal.upstream.clone(),
+                        session_lifetime: std::time::Duration::from_secs(
+                            config.auth.session.absolute_lifetime_secs,
+                        ),
+                    },
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ));
+        }
         let mut readiness = readiness;
         readiness.push(Arc::new(AuthStoresReadiness {
             short: auth.portal.short.clone(),

@@ -4,6 +4,7 @@
 
 pub mod crypto;
 pub mod durable;
+pub mod psc_overrides;
 pub mod redis;
 pub mod short;
 
