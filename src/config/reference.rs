@@ -58,8 +58,8 @@ const REFERENCE: &[(&str, &str)] = &[
     ("policy.allow_filter_reply", "Allow filter actions that answer the sender (actionReply, actionReject, actionEreject)."),
     ("policy.mta_check_sender", "MTA policy service: also check the envelope sender against the trust space."),
     ("directory.backend", "ldap (a real LDAP server, production) or ldif (entries loaded in memory from ldif_file: demo, tests)."),
-    ("directory.ldif_file", "LDIF file loaded by the ldif backend."),
-    ("directory.url", "LDAP server: ldap://host:port or ldaps://host:port."),
+    ("directory.ldif_file", "LDIF file loaded by the ldif backend; required with it (no default, so the demo annuaire is never served by accident)."),
+    ("directory.url", "LDAP server: ldap://host:port or ldaps://host:port; required with the ldap backend."),
     ("directory.bind_dn", "Service account DN; unset = anonymous bind."),
     ("directory.bind_password_file", "File holding the bind password (read at start, trailing newline ignored)."),
     ("directory.base_dn", "Search base (the importer's default too)."),
@@ -149,6 +149,7 @@ const REFERENCE: &[(&str, &str)] = &[
     ("auth.mail.port", "SMTP relay port."),
     ("auth.mail.security", "starttls (required, not opportunistic), tls (TLS from the first byte, port 465) or none (no TLS: for a relay on loopback only)."),
     ("auth.mail.credentials_file", "File holding username:password for SMTP AUTH; unset: no authentication."),
+    ("auth.mail.ca_file", "PEM CA certificates of a relay with a private CA; when set, only these roots are trusted (system roots otherwise)."),
     ("auth.mail.from", "Sender address of notification mail."),
     ("auth.mail.timeout_secs", "SMTP connection and command timeout, seconds."),
 ];
@@ -267,8 +268,11 @@ mod tests {
             "\n[auth.store]\n",
             &format!("\n[auth.store]\ndata_key = \"{}\"\n", "00".repeat(32)),
         );
+        // So is the annuaire's address.
+        let text = text.replace("\nurl = \"\"\n", "\nurl = \"ldap://127.0.0.1:389\"\n");
         let mut parsed = Config::from_toml_str(&text).unwrap();
         parsed.auth.store.data_key = None;
+        parsed.directory.url.clear();
         assert_eq!(
             toml::Value::try_from(parsed).unwrap(),
             toml::Value::try_from(Config::default()).unwrap()

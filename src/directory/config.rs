@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// A real LDAP server (production).
+    #[default]
     Ldap,
     /// Entries loaded in memory from an LDIF file (demo, tests). Same matching rules.
-    #[default]
     Ldif,
 }
 
@@ -32,11 +32,12 @@ pub use crate::config::Secret;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectoryConfig {
-    /// `ldap` or `ldif`. Default `ldif` (the demo annuaire, no server needed).
+    /// `ldap` (default) or `ldif` (demo, tests).
     pub backend: BackendKind,
-    /// LDIF file loaded by the `ldif` backend. Default `fixtures/annuaire/sample.ldif`.
+    /// LDIF file loaded by the `ldif` backend; required with it (no default: the demo
+    /// annuaire is never served by accident).
     pub ldif_file: PathBuf,
-    /// `ldap://host:port` or `ldaps://host:port`. Default `ldap://127.0.0.1:389`.
+    /// `ldap://host:port` or `ldaps://host:port`; required with the `ldap` backend.
     pub url: String,
     /// Service account DN; none = anonymous bind. Default none.
     pub bind_dn: Option<String>,
@@ -82,9 +83,9 @@ pub struct DirectoryConfig {
 impl Default for DirectoryConfig {
     fn default() -> Self {
         DirectoryConfig {
-            backend: BackendKind::Ldif,
-            ldif_file: PathBuf::from("fixtures/annuaire/sample.ldif"),
-            url: "ldap://127.0.0.1:389".into(),
+            backend: BackendKind::Ldap,
+            ldif_file: PathBuf::new(),
+            url: String::new(),
             bind_dn: None,
             bind_password: None,
             base_dn: crate::directory::import::DEFAULT_BASE_DN.into(),

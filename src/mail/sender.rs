@@ -5,8 +5,11 @@ use super::messages::Notification;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -23,6 +26,9 @@ pub enum MailError {
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    /// The last send failed: pages that cannot say whether a mail was due (reset
+    /// requests) warn every visitor alike while the relay is failing.
+    last_failed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -31,8 +37,26 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// TLS towards the relay: the system roots, or only the CAs of `ca_file`.
+fn tls_parameters(cfg: &MailConfig) -> Result<TlsParameters, MailError> {
+    let mut b = TlsParameters::builder(cfg.host.clone());
+    if let Some(path) = &cfg.ca_file {
+        // The shared reader refuses a file with no certificate (an empty trust store).
+        crate::config::pem::read_ca_bundle(path).map_err(MailError::Config)?;
+        let pem = std::fs::read(path)
+            .map_err(|e| MailError::Config(format!("{}: {e}", path.display())))?;
+        let ca = Certificate::from_pem(&pem)
+            .map_err(|e| MailError::Config(format!("{}: {e}", path.display())))?;
+        b = b
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(ca);
+    }
+    b.build_rustls()
+        .map_err(|e| MailError::Config(format!("TLS: {e}")))
+}
+
 /// Reads `username:password` (first line; the password may contain `:`).
-fn read_credentials(path: &std::path::Path) -> Result<Credentials, MailError> {
+pub(crate) fn read_credentials(path: &std::path::Path) -> Result<Credentials, MailError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| MailError::Config(format!("{}: {e}", path.display())))?;
     let line = text.lines().next().unwrap_or("");
@@ -45,18 +69,16 @@ fn read_credentials(path: &std::path::Path) -> Result<Credentials, MailError> {
 impl Mailer {
     /// Must be called inside the tokio runtime (the connection pool spawns a task).
     pub fn new(cfg: &MailConfig) -> Result<Self, MailError> {
-        let mut b = match cfg.security {
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host),
-            SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
-            }
-            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                &cfg.host,
-            )),
-        }
-        .map_err(|e| MailError::Config(e.to_string()))?
-        .port(cfg.port)
-        .timeout(Some(Duration::from_secs(cfg.timeout_secs)));
+        let tls = match cfg.security {
+            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters(cfg)?),
+            // Required, not opportunistic: a relay without STARTTLS gets no code.
+            SmtpSecurity::Starttls => Tls::Required(tls_parameters(cfg)?),
+            SmtpSecurity::None => Tls::None,
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+            .tls(tls)
+            .port(cfg.port)
+            .timeout(Some(Duration::from_secs(cfg.timeout_secs)));
         if let Some(path) = &cfg.credentials_file {
             b = b.credentials(read_credentials(path)?);
         }
@@ -67,7 +89,13 @@ impl Mailer {
         Ok(Mailer {
             transport: b.build(),
             from,
+            last_failed: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Whether the last send failed (the relay is probably down or refusing).
+    pub fn relay_failing(&self) -> bool {
+        self.last_failed.load(Ordering::Relaxed)
     }
 
     /// Builds the message (separately testable).
@@ -82,13 +110,20 @@ impl Mailer {
             .map_err(|e| MailError::Smtp(e.to_string()))
     }
 
+    /// Sends one notification; counted in `gateway_mail_sent_total` /
+    /// `gateway_mail_failures_total` by kind, timed in `gateway_mail_send_seconds`.
     pub async fn send(&self, to: &str, n: &Notification) -> Result<(), MailError> {
         let msg = self.build(to, n)?;
-        self.transport
+        let started = Instant::now();
+        let result = self
+            .transport
             .send(msg)
             .await
             .map(|_| ())
-            .map_err(|e| MailError::Smtp(e.to_string()))
+            .map_err(|e| MailError::Smtp(e.to_string()));
+        self.last_failed.store(result.is_err(), Ordering::Relaxed);
+        crate::telemetry::record_mail(n.kind, result.is_ok(), started.elapsed());
+        result
     }
 }
 
