@@ -185,6 +185,7 @@ async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<E
     let email = check_contact_email(email)
         .and_then(|e| check_not_self(&user, &e).map(|()| e))
         .map_err(|why| anyhow!("adresse e-mail invalide {email:?} : {why}"))?;
+    store_knows_account(&cfg, &user).await?;
     let durable = open_durable(&cfg)?;
     let before = durable.get(&user).await?.contact_email;
     if before.as_deref() == Some(email.as_str()) {
@@ -201,6 +202,77 @@ async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<E
         None => println!("contact de {user} : {email} (nouveau)"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an account the mail store does not know (a typo would otherwise store a
+/// contact address nobody ever uses). Asks the store's admin service
+/// (`GetAccountRequest`) with the reset flow's admin credentials; without them
+/// (`upstream.admin_url`, `auth.reset.admin_credentials_file`) it says it could not check.
+async fn store_knows_account(cfg: &Config, user: &str) -> anyhow::Result<()> {
+    use crate::auth::upstream::{get_account_body, parse_answer, UpstreamClient, UpstreamError};
+    let (Some(admin_url), Some(cred_path)) = (
+        cfg.upstream.admin_url.as_deref(),
+        cfg.auth.reset.admin_credentials_file.as_deref(),
+    ) else {
+        eprintln!(
+            "attention : compte {user} non vérifié auprès de la messagerie \
+             (upstream.admin_url et auth.reset.admin_credentials_file ne sont pas configurés)"
+        );
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(cred_path).with_context(|| {
+        format!(
+            "identifiants d'administration (auth.reset.admin_credentials_file) {}",
+            cred_path.display()
+        )
+    })?;
+    let (admin, password) = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim_end_matches('\r').split_once(':'))
+        .ok_or_else(|| {
+            anyhow!(
+                "{} : la première ligne doit être nom:mot de passe",
+                cred_path.display()
+            )
+        })?;
+    let timeout = std::time::Duration::from_secs(cfg.upstream.response_timeout_secs);
+    let client = UpstreamClient::new(&cfg.upstream.url, Some(admin_url), timeout)
+        .map_err(|e| anyhow!("upstream.admin_url : {e}"))?;
+    let unreachable = |e: &dyn std::fmt::Display| {
+        anyhow!("vérification du compte {user} impossible, rien n'est modifié : {e}")
+    };
+    let token = client
+        .admin_auth(admin.trim(), &crate::auth::secret::Password::new(password))
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let url = format!("{}/service/admin/soap", admin_url.trim_end_matches('/'));
+    let mut http = reqwest::Client::builder().timeout(timeout);
+    if let Some(ca) = &cfg.upstream.ca_file {
+        let pem =
+            std::fs::read(ca).with_context(|| format!("upstream.ca_file {}", ca.display()))?;
+        http = http.tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem)?);
+    }
+    let body = http
+        .build()?
+        .post(url)
+        .header("content-type", "application/soap+xml; charset=utf-8")
+        .body(serde_json::to_vec(&get_account_body(&token, user))?)
+        .send()
+        .await
+        .map_err(|e| unreachable(&e))?
+        .bytes()
+        .await
+        .map_err(|e| unreachable(&e))?;
+    match parse_answer(&body, "GetAccountResponse") {
+        Ok(_) => Ok(()),
+        Err(UpstreamError::Fault { code, .. }) if code == "account.NO_SUCH_ACCOUNT" => {
+            Err(anyhow!(
+                "compte inconnu de la messagerie : {user} (vérifiez le nom ; rien n'est modifié)"
+            ))
+        }
+        Err(e) => Err(unreachable(&e)),
+    }
 }
 
 async fn reset_otp(config: &Path, user: &str) -> anyhow::Result<ExitCode> {

@@ -413,21 +413,19 @@ mod tests {
     }
 
     #[test]
-    fn directory_location_has_no_demo_default() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("g.toml");
-        std::fs::write(&p, "").unwrap();
-        let err = Config::load_from(Some(&p), []).unwrap_err().to_string();
-        assert!(err.contains("directory.url: required"), "{err}");
-        std::fs::write(&p, "[directory]\nbackend = \"ldif\"\n").unwrap();
-        let err = Config::load_from(Some(&p), []).unwrap_err().to_string();
-        assert!(err.contains("directory.ldif_file: required"), "{err}");
-        std::fs::write(&p, "[directory]\nurl = \"ldapss://annuaire:636\"\n").unwrap();
-        let err = Config::load_from(Some(&p), []).unwrap_err().to_string();
+    fn directory_url_scheme_is_checked() {
+        let err = load("[directory]\nurl = \"ldapss://annuaire:636\"\n", &[]).unwrap_err();
+        let err = err.to_string();
         assert!(
             err.contains("directory.url: scheme must be ldap or ldaps"),
             "{err}"
         );
+        let err = load(
+            "[directory]\nurl = \"ldaps://annuaire:636\"\nstarttls = true\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("directory.starttls"), "{err}");
     }
 
     #[test]

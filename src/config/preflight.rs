@@ -208,16 +208,32 @@ async fn policy(c: &Config) -> Vec<Problem> {
 }
 
 /// The annuaire as `serve` builds it (LDIF loaded, LDAP pool set up; no connection).
+/// Its location has no default, so that a configuration without `[directory]` never
+/// serves the demo annuaire.
 fn directory(c: &Config) -> Vec<Problem> {
+    use crate::directory::config::BackendKind;
     let d = &c.directory;
-    if d.backend == crate::directory::config::BackendKind::Ldif
-        && !d.ldif_file.as_os_str().is_empty()
-        && !d.ldif_file.is_file()
-    {
-        return vec![Problem::error(
-            "directory.ldif_file",
-            format!("file {} not found", d.ldif_file.display()),
-        )];
+    match d.backend {
+        BackendKind::Ldap if d.url.trim().is_empty() => {
+            return vec![Problem::error(
+                "directory.url",
+                "required: the annuaire's ldap://host:port or ldaps://host:port \
+                 (for a demo: backend = \"ldif\" with ldif_file)",
+            )]
+        }
+        BackendKind::Ldif if d.ldif_file.as_os_str().is_empty() => {
+            return vec![Problem::error(
+                "directory.ldif_file",
+                "required with backend = \"ldif\" (the entries to load)",
+            )]
+        }
+        BackendKind::Ldif if !d.ldif_file.is_file() => {
+            return vec![Problem::error(
+                "directory.ldif_file",
+                format!("file {} not found", d.ldif_file.display()),
+            )]
+        }
+        _ => {}
     }
     match crate::proxy::directory_hook::DirectoryHook::from_config(d) {
         Ok(_) => Vec::new(),

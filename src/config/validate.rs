@@ -152,19 +152,14 @@ impl Config {
         e
     }
 
-    /// `[directory]`: no demo default may reach production, so the backend's location
-    /// is required.
+    /// `[directory]` values, when given (that one is required at all is the
+    /// pre-flight's rule: tools that never touch the annuaire need not name it).
     fn directory_lines(&self) -> Vec<String> {
         use crate::directory::config::BackendKind;
         let d = &self.directory;
         let mut e = Vec::new();
-        match d.backend {
-            BackendKind::Ldap if d.url.trim().is_empty() => e.push(
-                "directory.url: required: the annuaire's ldap://host:port or ldaps://host:port \
-                 (for a demo, backend = \"ldif\" with ldif_file)"
-                    .into(),
-            ),
-            BackendKind::Ldap => match url::Url::parse(&d.url) {
+        if d.backend == BackendKind::Ldap && !d.url.trim().is_empty() {
+            match url::Url::parse(&d.url) {
                 Ok(u) if !matches!(u.scheme(), "ldap" | "ldaps") => e.push(format!(
                     "directory.url: scheme must be ldap or ldaps, not {:?}",
                     u.scheme()
@@ -177,12 +172,7 @@ impl Config {
                 ),
                 Ok(_) => {}
                 Err(err) => e.push(format!("directory.url: {:?} is not a URL: {err}", d.url)),
-            },
-            BackendKind::Ldif if d.ldif_file.as_os_str().is_empty() => e.push(
-                "directory.ldif_file: required with backend = \"ldif\" (the entries to load)"
-                    .into(),
-            ),
-            BackendKind::Ldif => {}
+            }
         }
         if let Err(err) = d.attributes.validate() {
             e.push(format!("directory.attributes: {err}"));

@@ -251,6 +251,44 @@ impl AttributeMap {
         .collect()
     }
 
+    /// Each mapped attribute with its configuration key (`city` for `directory.attributes.city`).
+    pub fn named(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("mail", &self.mail),
+            ("last_name", &self.last_name),
+            ("first_name", &self.first_name),
+            ("full_name", &self.full_name),
+            ("civility", &self.civility),
+            ("structure", &self.structure),
+            ("structure_id", &self.structure_id),
+            ("service", &self.service),
+            ("street", &self.street),
+            ("postal_code", &self.postal_code),
+            ("city", &self.city),
+            ("department", &self.department),
+            ("country", &self.country),
+            ("phone", &self.phone),
+            ("id_nat", &self.id_nat),
+            ("id_pp", &self.id_pp),
+            ("profession_code", &self.profession_code),
+            ("profession", &self.profession),
+            ("specialty_code", &self.specialty_code),
+            ("specialty", &self.specialty),
+            ("mailbox_type", &self.mailbox_type),
+            ("unlisted", &self.unlisted),
+            ("norm_last_name", &self.norm_last_name),
+            ("norm_first_name", &self.norm_first_name),
+            ("norm_full_name", &self.norm_full_name),
+            ("norm_city", &self.norm_city),
+            ("norm_department", &self.norm_department),
+            ("norm_profession", &self.norm_profession),
+            ("norm_structure", &self.norm_structure),
+        ]
+        .into_iter()
+        .map(|(k, v): (&'static str, &String)| (k, v.as_str()))
+        .collect()
+    }
+
     /// Attribute names go into filters unescaped, so only RFC 4512 descriptors are allowed.
     pub fn validate(&self) -> Result<(), String> {
         let ok = |n: &str| {

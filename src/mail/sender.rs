@@ -26,9 +26,10 @@ pub enum MailError {
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    /// The last send failed: pages that cannot say whether a mail was due (reset
-    /// requests) warn every visitor alike while the relay is failing.
-    last_failed: Arc<AtomicBool>,
+    /// The last relay probe failed (`start_relay_probe`). Pages that cannot say
+    /// whether a mail was due (reset requests: no enumeration) answer every visitor
+    /// alike from this, never from the outcome of a send.
+    relay_down: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -89,13 +90,46 @@ impl Mailer {
         Ok(Mailer {
             transport: b.build(),
             from,
-            last_failed: Arc::new(AtomicBool::new(false)),
+            relay_down: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    /// Whether the last send failed (the relay is probably down or refusing).
+    /// Whether the last relay probe failed.
     pub fn relay_failing(&self) -> bool {
-        self.last_failed.load(Ordering::Relaxed)
+        self.relay_down.load(Ordering::Relaxed)
+    }
+
+    /// Connects to the relay (TLS included) and says `NOOP`, as a send would start.
+    pub async fn probe(&self) -> Result<(), MailError> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(MailError::Smtp("the relay did not answer NOOP".into())),
+            Err(e) => Err(MailError::Smtp(e.to_string())),
+        }
+    }
+
+    /// Probes the relay now and then every `every`, keeping `relay_failing` and the
+    /// `gateway_mail_relay_up` gauge current and logging each change.
+    pub fn start_relay_probe(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut first = true;
+            loop {
+                tick.tick().await;
+                let result = me.probe().await;
+                let was_down = me.relay_down.swap(result.is_err(), Ordering::Relaxed);
+                crate::telemetry::record_mail_relay_up(result.is_ok());
+                match result {
+                    Err(e) if first || !was_down => {
+                        tracing::error!(error = %e, "mail relay unreachable: emailed codes and links cannot be sent")
+                    }
+                    Ok(()) if first || was_down => tracing::info!("mail relay reachable"),
+                    _ => {}
+                }
+                first = false;
+            }
+        })
     }
 
     /// Builds the message (separately testable).
@@ -121,7 +155,6 @@ impl Mailer {
             .await
             .map(|_| ())
             .map_err(|e| MailError::Smtp(e.to_string()));
-        self.last_failed.store(result.is_err(), Ordering::Relaxed);
         crate::telemetry::record_mail(n.kind, result.is_ok(), started.elapsed());
         result
     }

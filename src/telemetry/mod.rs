@@ -23,8 +23,8 @@ pub mod series;
 
 pub use series::{
     record_certificate_not_after, record_from_audit, record_ldap, record_ldap_pool, record_mail,
-    record_mta_answer, record_session_created, record_sessions_active, record_sessions_ended,
-    record_store_operation, LdapOutcome, MtaConnectionGauge,
+    record_mail_relay_up, record_mta_answer, record_session_created, record_sessions_active,
+    record_sessions_ended, record_store_operation, LdapOutcome, MtaConnectionGauge,
 };
 
 use crate::config::{LogConfig, LogFormat};

@@ -14,7 +14,8 @@
 //! | `gateway_mail_sent_total` | counter | kind | notification mail accepted by the relay |
 //! | `gateway_mail_failures_total` | counter | kind | notification mail the relay did not take |
 //! | `gateway_mail_send_seconds` | histogram | | SMTP time per mail |
-//! | `gateway_sessions_created_total` | counter | stage (`password_ok`, `full`) | sessions started |
+//! | `gateway_mail_relay_up` | gauge | | 1 when the last relay probe (connect, TLS, NOOP) worked |
+//! | `gateway_sessions_created_total` | counter | stage (`password_ok`, `otp_ok`, `full`) | sessions started |
 //! | `gateway_sessions_ended_total` | counter | reason (`expired`, `revoked`, `ended_all`) | sessions ended |
 //! | `gateway_sessions_active` | gauge | | live sessions in the short-lived store (shared: every instance shows the same total) |
 //! | `gateway_regulation_bans_total` | counter | scope (`user`, `ip`) | bans started |
@@ -35,6 +36,7 @@ pub mod names {
     pub const MAIL_SENT: &str = "gateway_mail_sent_total";
     pub const MAIL_FAILURES: &str = "gateway_mail_failures_total";
     pub const MAIL_SECONDS: &str = "gateway_mail_send_seconds";
+    pub const MAIL_RELAY_UP: &str = "gateway_mail_relay_up";
     pub const SESSIONS_CREATED: &str = "gateway_sessions_created_total";
     pub const SESSIONS_ENDED: &str = "gateway_sessions_ended_total";
     pub const SESSIONS_ACTIVE: &str = "gateway_sessions_active";
@@ -70,6 +72,10 @@ pub(super) fn describe() {
         "Notification mail not accepted by the relay"
     );
     describe_histogram!(names::MAIL_SECONDS, Unit::Seconds, "SMTP time per mail");
+    describe_gauge!(
+        names::MAIL_RELAY_UP,
+        "1 when the last SMTP relay probe worked"
+    );
     describe_counter!(names::SESSIONS_CREATED, "Gateway sessions started");
     describe_counter!(names::SESSIONS_ENDED, "Gateway sessions ended, by reason");
     describe_gauge!(
@@ -141,7 +147,12 @@ pub fn record_mail(kind: &'static str, ok: bool, elapsed: Duration) {
     metrics::counter!(name, "kind" => kind).increment(1);
 }
 
-/// A session started at `stage` (`password_ok`, `full`).
+/// The last relay probe's outcome.
+pub fn record_mail_relay_up(up: bool) {
+    metrics::gauge!(names::MAIL_RELAY_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+/// A session started at `stage` (`password_ok`, `otp_ok`, `full`).
 pub fn record_session_created(stage: &'static str) {
     metrics::counter!(names::SESSIONS_CREATED, "stage" => stage).increment(1);
 }
