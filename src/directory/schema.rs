@@ -13,16 +13,19 @@ pub fn names<'a>(definitions: impl IntoIterator<Item = &'a String>) -> HashSet<S
             continue;
         };
         let rest = def[at + 4..].trim_start();
-        let list = if let Some(inner) = rest.strip_prefix('(') {
-            inner.split(')').next().unwrap_or("")
+        let quoted: Vec<&str> = if let Some(inner) = rest.strip_prefix('(') {
+            // ( 'a' 'b' ): every other piece between quotes.
+            let list = inner.split(')').next().unwrap_or("");
+            list.split('\'').skip(1).step_by(2).collect()
         } else {
-            // One quoted name.
-            rest.split_inclusive('\'').take(2).last().unwrap_or("")
+            // 'a': the text up to the closing quote.
+            rest.strip_prefix('\'')
+                .and_then(|r| r.split('\'').next())
+                .into_iter()
+                .collect()
         };
-        for name in list.split('\'').skip(1).step_by(2) {
-            if !name.is_empty() {
-                out.insert(name.to_ascii_lowercase());
-            }
+        for name in quoted.into_iter().filter(|n| !n.is_empty()) {
+            out.insert(name.to_ascii_lowercase());
         }
     }
     out
