@@ -844,6 +844,25 @@ async fn ldap_down_slow_and_back() {
     slapd.signal("-CONT");
     let ok = a.ask(&autocomplete_gal("c")).await;
     assert!(ok.is_ok(), "{ok:?}");
+
+    // The gateway's metrics saw all of it: searches timed, failures counted, the pool.
+    let metrics = client()
+        .get(a.gw.gw.metrics_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "gateway_ldap_operation_seconds_count{operation=\"search\"}",
+        "gateway_ldap_operation_seconds_count{operation=\"connect\"}",
+        "gateway_ldap_errors_total{operation=\"connect\",kind=\"unavailable\"}",
+        "gateway_ldap_pool_connections{state=\"idle\"}",
+        "gateway_ldap_pool_max 4",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
 }
 
 #[test]

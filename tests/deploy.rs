@@ -521,6 +521,7 @@ async fn audit_events_are_flat_json_and_logins_show_in_the_metrics() {
         "gateway_sessions_created_total{stage=",
         "gateway_sessions_active ",
         "gateway_audit_events_total{kind=\"login.banned\"}",
+        "gateway_store_operation_seconds_count{store=\"durable\",backend=\"sqlite\"}",
     ] {
         assert!(metrics.contains(series), "{series} missing:\n{metrics}");
     }
