@@ -615,7 +615,7 @@ fn data_key_toml(dir: &std::path::Path) -> String {
 #[test]
 fn check_config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let key = data_key_toml(dir.path());
+    let data_key = data_key_toml(dir.path());
     let cases = [
         (
             "[server]\nlisten = \"127.0.0.1:8080\"\nlisten_port = 1\n",
@@ -630,7 +630,7 @@ fn check_config_errors_name_the_key() {
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
         let p = dir.path().join(format!("c{i}.toml"));
-        std::fs::write(&p, format!("{text}{key}")).unwrap();
+        std::fs::write(&p, format!("{text}{data_key}")).unwrap();
         let out = run_binary(&["check-config", p.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -207,7 +207,8 @@ async fn policy(c: &Config) -> Vec<Problem> {
     out
 }
 
-/// The annuaire as `serve` builds it (LDIF loaded, LDAP pool set up; no connection).
+/// The annuaire as `serve` builds it (LDAP pool set up, no connection; an LDIF file
+/// readable).
 /// Its location has no default, so that a configuration without `[directory]` never
 /// serves the demo annuaire.
 fn directory(c: &Config) -> Vec<Problem> {
@@ -227,13 +228,18 @@ fn directory(c: &Config) -> Vec<Problem> {
                 "required with backend = \"ldif\" (the entries to load)",
             )]
         }
-        BackendKind::Ldif if !d.ldif_file.is_file() => {
-            return vec![Problem::error(
-                "directory.ldif_file",
-                format!("file {} not found", d.ldif_file.display()),
-            )]
+        // The demo/test backend: the file must be readable; its entries are parsed once,
+        // by `serve` (a large test LDIF would otherwise be loaded twice at every start).
+        BackendKind::Ldif => {
+            return match std::fs::File::open(&d.ldif_file) {
+                Ok(_) => Vec::new(),
+                Err(e) => vec![Problem::error(
+                    "directory.ldif_file",
+                    format!("cannot read {}: {e}", d.ldif_file.display()),
+                )],
+            }
         }
-        _ => {}
+        BackendKind::Ldap => {}
     }
     match crate::proxy::directory_hook::DirectoryHook::from_config(d) {
         Ok(_) => Vec::new(),
