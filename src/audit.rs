@@ -1,11 +1,16 @@
 //! The audit trail: security events every feature writes to.
 //!
-//! Events go to the `audit` tracing target as one structured line each (the log
-//! layer decides JSON or text) and are counted in `gateway_audit_events_total`.
-//! Never put secrets, tokens or codes in an event.
+//! Events go to the `audit` tracing target as one structured line each: with
+//! `log.format = "json"` a flat JSON object (`kind`, `user`, `client_ip`, `detail`
+//! beside `timestamp`, `level`, `target`), with `text` `kind=… event={…}`. They are
+//! counted in `gateway_audit_events_total` (and bans / rate limits in their own
+//! series, `telemetry::record_from_audit`). Never put secrets, tokens or codes in an event.
 
 use serde::Serialize;
 use std::net::IpAddr;
+
+/// The tracing target of audit lines.
+pub const AUDIT_TARGET: &str = "audit";
 
 /// One security-relevant event.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +53,9 @@ impl AuditEvent {
     /// Writes the event to the audit trail.
     pub fn emit(self) {
         metrics::counter!("gateway_audit_events_total", "kind" => self.kind).increment(1);
+        crate::telemetry::record_from_audit(self.kind, &self.detail);
         let line = serde_json::to_string(&self).unwrap_or_default();
+        // The JSON log format lifts `event` to the top level of the line (telemetry::audit_json).
         tracing::info!(target: "audit", kind = self.kind, event = %line);
     }
 }

@@ -6,10 +6,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `--version`: the package version and the commit it was built from.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MSSANTE_BUILD_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "mssante-gateway",
-    version,
+    version = LONG_VERSION,
     about = "MSSanté gateway in front of a Zimbra store"
 )]
 struct Cli {
@@ -47,8 +55,14 @@ enum Command {
         #[arg(long)]
         demo_password: Option<String>,
     },
-    /// Check a configuration file: print it (secrets redacted) or the errors.
-    CheckConfig { file: PathBuf },
+    /// Run every start check of `serve` on a configuration file: print it (secrets
+    /// redacted) and the warnings, or all the problems at once.
+    CheckConfig {
+        file: PathBuf,
+        /// Nothing on success, only the problems (systemd ExecStartPre).
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Print the configuration reference (for the README).
     #[command(hide = true)]
     ConfigReference,
@@ -86,7 +100,9 @@ fn main() -> ExitCode {
                 listen,
                 demo_password,
             } => cli::demo::run(listen, demo_password).await,
-            Command::CheckConfig { file } => return Ok(cli::check_config::run(&file)),
+            Command::CheckConfig { file, quiet } => {
+                return Ok(cli::check_config::run(&file, quiet).await)
+            }
             Command::ConfigReference => {
                 print!("{}", mssante_gateway::config::render_reference());
                 Ok(())

@@ -299,6 +299,15 @@ impl Drop for Slapd {
     }
 }
 
+/// The in-memory sample annuaire (the directory every test gateway gets by default).
+fn sample_annuaire() -> DirectoryConfig {
+    DirectoryConfig {
+        backend: BackendKind::Ldif,
+        ldif_file: repo().join("fixtures/annuaire/sample.ldif"),
+        ..Default::default()
+    }
+}
+
 fn ldap_config(url: &str) -> DirectoryConfig {
     DirectoryConfig {
         backend: BackendKind::Ldap,
@@ -835,6 +844,25 @@ async fn ldap_down_slow_and_back() {
     slapd.signal("-CONT");
     let ok = a.ask(&autocomplete_gal("c")).await;
     assert!(ok.is_ok(), "{ok:?}");
+
+    // The gateway's metrics saw all of it: searches timed, failures counted, the pool.
+    let metrics = client()
+        .get(a.gw.gw.metrics_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "gateway_ldap_operation_seconds_count{operation=\"search\"}",
+        "gateway_ldap_operation_seconds_count{operation=\"connect\"}",
+        "gateway_ldap_errors_total{operation=\"connect\",kind=\"unavailable\"}",
+        "gateway_ldap_pool_connections{state=\"idle\"}",
+        "gateway_ldap_pool_max 4",
+    ] {
+        assert!(metrics.contains(series), "{series} missing:\n{metrics}");
+    }
 }
 
 #[test]
@@ -846,11 +874,11 @@ fn check_command_reports_ldap_connectivity() {
     let pw = work.path().join("pw");
     std::fs::write(&pw, format!("{ROOT_PW}\n")).unwrap();
     let conf = work.path().join("g.toml");
-    let write_conf = |base: &str| {
+    let write_conf = |base: &str, extra: &str| {
         std::fs::write(
             &conf,
             format!(
-                "[directory]\nbackend = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ROOT_DN}\"\nbind_password_file = {:?}\nbase_dn = \"{base}\"\n",
+                "[directory]\nbackend = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ROOT_DN}\"\nbind_password_file = {:?}\nbase_dn = \"{base}\"\n{extra}",
                 slapd.url(),
                 pw
             ),
@@ -858,24 +886,45 @@ fn check_command_reports_ldap_connectivity() {
         .unwrap()
     };
     let bin = env!("CARGO_BIN_EXE_mssante-gateway");
-    write_conf(BASE);
-    let out = Command::new(bin)
-        .args(["annuaire", "check", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("bind OK"), "{text}");
+    let check = || {
+        let out = Command::new(bin)
+            .args(["annuaire", "check", "--config"])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    write_conf(BASE, "");
+    let (ok, text) = check();
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("bind OK") && text.contains("schéma OK"),
+        "{text}"
+    );
     assert!(!text.contains(ROOT_PW));
-    write_conf("ou=absent,dc=mssante,dc=fr");
-    let out = Command::new(bin)
-        .args(["annuaire", "check", "--config"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    // A wrong base says so, naming the key (not « LDAP rc=32 »).
+    write_conf("ou=absent,dc=mssante,dc=fr", "");
+    let (ok, text) = check();
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("directory.base_dn") && text.contains("n'existe pas"),
+        "{text}"
+    );
+    assert!(!text.contains("rc=32"), "{text}");
+    // A mapped attribute the server's schema does not define is an error, not « OK ».
+    write_conf(
+        BASE,
+        "[directory.attributes]\ncity = \"mssanteVilleInconnue\"\nobject_class = \"mssanteAbsente\"\n",
+    );
+    let (ok, text) = check();
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("directory.attributes.city = \"mssanteVilleInconnue\"")
+            && text.contains("directory.attributes.object_class"),
+        "{text}"
+    );
 }
 
 fn percentile_of(v: &mut [Duration], p: f64) -> Duration {
@@ -916,7 +965,7 @@ async fn store_stats(sb: &SandboxProcess) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_answers_from_the_annuaire() {
     let sb = start_sandbox();
-    let gw = Gateway::start(&sb, &DirectoryConfig::default()).await;
+    let gw = Gateway::start(&sb, &sample_annuaire()).await;
     // A personal contact: the user wrote to an outside address (the store's ranking table),
     // directly at the store with its own token.
     let own = store_token(&sb.url(""), USER, PASSWORD).await;

@@ -615,7 +615,7 @@ fn data_key_toml(dir: &std::path::Path) -> String {
 #[test]
 fn check_config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let key = data_key_toml(dir.path());
+    let data_key = data_key_toml(dir.path());
     let cases = [
         (
             "[server]\nlisten = \"127.0.0.1:8080\"\nlisten_port = 1\n",
@@ -630,16 +630,17 @@ fn check_config_errors_name_the_key() {
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
         let p = dir.path().join(format!("c{i}.toml"));
-        std::fs::write(&p, format!("{text}{key}")).unwrap();
+        std::fs::write(&p, format!("{text}{data_key}")).unwrap();
         let out = run_binary(&["check-config", p.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{key} not named in: {err}");
     }
+    // A complete configuration (its files exist) passes the whole pre-flight.
     let p = dir.path().join("ok.toml");
     std::fs::write(
         &p,
-        format!("[upstream]\nurl = \"https://zimbra.internal:8443\"\n{key}"),
+        gateway_config_in("https://zimbra.internal:8443", "", dir.path()),
     )
     .unwrap();
     let out = run_binary(&["check-config", p.to_str().unwrap()]);
@@ -656,7 +657,7 @@ fn check_config_errors_name_the_key() {
 fn check_config_reads_env_values_as_strings() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("g.toml");
-    std::fs::write(&p, data_key_toml(dir.path())).unwrap();
+    std::fs::write(&p, gateway_config_in("http://127.0.0.1:1", "", dir.path())).unwrap();
     let out = std::process::Command::new(BIN)
         .args(["check-config", p.to_str().unwrap()])
         .env("GATEWAY_UPSTREAM__URL", "http://10.1.2.3:7070")

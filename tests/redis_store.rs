@@ -356,6 +356,7 @@ async fn bad_settings_are_refused_with_the_key() {
 
 #[tokio::test]
 async fn unreachable_or_lost_redis_fails_closed() {
+    let metrics = mssante_gateway::telemetry::metrics_handle();
     // Nobody listens: the error comes quickly and names the server.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -387,6 +388,14 @@ async fn unreachable_or_lost_redis_fails_closed() {
     assert!(s.set_members("u").await.is_err());
     assert!(s.ping().await.is_err());
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    // Every command was timed, and the failures counted, for the alert rules.
+    let text = metrics.render();
+    for series in [
+        "gateway_store_operation_seconds_count{store=\"short\",backend=\"redis\"}",
+        "gateway_store_errors_total{store=\"short\",backend=\"redis\"}",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
 }
 
 /// `users reset-otp` with `short_backend = "redis"` ends the user's open sessions.

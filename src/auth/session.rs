@@ -158,6 +158,11 @@ impl SessionManager {
         };
         let id = BearerToken::new(random_token());
         self.save(id.expose(), &session).await?;
+        crate::telemetry::record_session_created(match stage {
+            Stage::PasswordOk => "password_ok",
+            Stage::OtpOk => "otp_ok",
+            Stage::Full => "full",
+        });
         Ok(LiveSession { id, session })
     }
 
@@ -186,7 +191,7 @@ impl SessionManager {
         };
         let now = self.clock.now_ms();
         if self.expired(&s, now) {
-            self.revoke(id).await?;
+            self.end(id, "expired").await?;
             return Ok(None);
         }
         // Write back at most every touch_interval (no store write per request).
@@ -226,6 +231,7 @@ impl SessionManager {
         self.remove_from_index(&s.user, old_id).await?;
         let now = self.clock.now_ms();
         if self.expired(&s, now) {
+            crate::telemetry::record_sessions_ended("expired", 1);
             return Ok(None);
         }
         update(&mut s);
@@ -243,9 +249,15 @@ impl SessionManager {
 
     /// Ends one session; returns it so the caller can end the upstream session too.
     pub async fn revoke(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        self.end(id, "revoked").await
+    }
+
+    /// `revoke`, counted in `gateway_sessions_ended_total{reason}`.
+    async fn end(&self, id: &str, reason: &'static str) -> Result<Option<Session>, StoreError> {
         let s = self.store.take_json::<Session>(&store_key(id)).await?;
         if let Some(s) = &s {
             self.remove_from_index(&s.user, id).await?;
+            crate::telemetry::record_sessions_ended(reason, 1);
         }
         Ok(s)
     }
@@ -255,6 +267,11 @@ impl SessionManager {
         self.store.set_remove(&key, &id_hash(id)).await?;
         // An entry an earlier version wrote with the raw id.
         self.store.set_remove(&key, id).await
+    }
+
+    /// Sessions in the store now (metrics, on a slow timer: it scans the store).
+    pub async fn count_live(&self) -> Result<u64, StoreError> {
+        self.store.count_prefix("session:").await
     }
 
     /// Ends every session of `user`; returns how many were live.
@@ -274,6 +291,7 @@ impl SessionManager {
             }
         }
         self.store.delete(&user_index_key(user)).await?;
+        crate::telemetry::record_sessions_ended("ended_all", ended.len());
         Ok(ended)
     }
 

@@ -1,30 +1,29 @@
-//! `check-config FILE`: print the effective configuration (secrets redacted) or
-//! the errors, each naming its key.
+//! `check-config [--quiet] FILE`: the pre-flight `serve` runs at start, on its own.
+//! Prints the effective configuration (secrets redacted) and the warnings, or every
+//! problem at once, each naming its key. `--quiet` (the systemd `ExecStartPre`)
+//! prints nothing when all is well and only the problems otherwise.
 
-use crate::config::Config;
+use crate::config::preflight;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(path: &Path) -> ExitCode {
-    // Beyond the file itself: state backends that would let two instances disagree on
-    // who has a second factor are refused here as by `serve`.
-    let checked = Config::load(path).map_err(|e| e.0).and_then(|c| {
-        crate::store::check_backends_agree(&c.auth.store)
-            .map(|()| c)
-            .map_err(|e| vec![e])
-    });
-    match checked {
-        Ok(config) => {
+pub async fn run(path: &Path, quiet: bool) -> ExitCode {
+    let outcome = preflight::check_file(path, std::env::vars().collect()).await;
+    if outcome.has_errors() {
+        eprintln!("{}: configuration refused:", path.display());
+        for p in &outcome.problems {
+            eprintln!("  - {p}");
+        }
+        return ExitCode::FAILURE;
+    }
+    for w in outcome.warnings() {
+        eprintln!("{}: {w}", path.display());
+    }
+    if !quiet {
+        if let Some(config) = &outcome.config {
             println!("# {}: configuration OK (secrets redacted)", path.display());
             print!("{}", config.to_redacted_toml());
-            ExitCode::SUCCESS
-        }
-        Err(lines) => {
-            eprintln!("{}: configuration refused:", path.display());
-            for line in &lines {
-                eprintln!("  - {line}");
-            }
-            ExitCode::FAILURE
         }
     }
+    ExitCode::SUCCESS
 }

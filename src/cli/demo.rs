@@ -47,6 +47,8 @@ pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result
     config.metrics.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let files = DemoDir::create(&format!("{}:{password}", admin.clone().unwrap_or_default()))?;
     demo_policy(&mut config.policy, &files.whitelist());
+    config.directory.backend = crate::directory::config::BackendKind::Ldif;
+    config.directory.ldif_file = files.annuaire();
     demo_auth(&mut config.auth, &files, listen);
     config.auth.psc = Some(demo_psc(&psc, psc_secret, preauth_keys));
     config.validate()?;
@@ -92,6 +94,9 @@ pub async fn run(listen: SocketAddr, password: Option<String>) -> anyhow::Result
 /// SYNTHETIC trust space of the demo (the sandbox's domains, the patient domain and
 /// ~20 made-up `*.mssante.fr`): never the ANS list.
 pub const DEMO_WHITELIST: &str = include_str!("../../fixtures/demo/whitelist.xml");
+
+/// The demo annuaire (made-up entries); production has no default annuaire.
+const DEMO_ANNUAIRE: &str = include_str!("../../fixtures/annuaire/sample.ldif");
 
 /// The sandbox's own MSSanté domains (see `sandbox::SandboxData::demo`).
 pub const DEMO_DOMAINS: &[&str] = &["esantepdl.mssante.fr", "chu-exemple.mssante.fr"];
@@ -164,6 +169,7 @@ impl DemoDir {
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         let dir = DemoDir(path);
         std::fs::File::create_new(dir.whitelist())?.write_all(DEMO_WHITELIST.as_bytes())?;
+        std::fs::File::create_new(dir.annuaire())?.write_all(DEMO_ANNUAIRE.as_bytes())?;
         std::fs::File::create_new(dir.admin_credentials())?
             .write_all(admin_credentials.as_bytes())?;
         Ok(dir)
@@ -171,6 +177,10 @@ impl DemoDir {
 
     fn whitelist(&self) -> PathBuf {
         self.0.join("whitelist.xml")
+    }
+
+    fn annuaire(&self) -> PathBuf {
+        self.0.join("annuaire.ldif")
     }
 
     fn admin_credentials(&self) -> PathBuf {

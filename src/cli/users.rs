@@ -278,10 +278,12 @@ fn check_not_self(user: &str, email: &str) -> Result<(), String> {
 
 async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    let user = user_of(&cfg, resolver_of(&cfg)?.as_ref(), user).await?;
+    let resolver = resolver_of(&cfg)?;
+    let user = user_of(&cfg, resolver.as_ref(), user).await?;
     let email = check_contact_email(email)
         .and_then(|e| check_not_self(&user, &e).map(|()| e))
         .map_err(|why| anyhow!("adresse e-mail invalide {email:?} : {why}"))?;
+    store_knows_account(resolver.as_ref(), &user).await?;
     let durable = open_durable(&cfg)?;
     let before = durable.get(&user).await?.contact_email;
     if before.as_deref() == Some(email.as_str()) {
@@ -298,6 +300,29 @@ async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<E
         None => println!("contact de {user} : {email} (nouveau)"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an account the mail store does not know (a typo would otherwise store a
+/// contact address nobody ever uses), through the resolver's admin `GetAccountRequest`;
+/// without the admin API (`upstream.admin_url`, `auth.reset.admin_credentials_file`) it
+/// says it could not check.
+async fn store_knows_account(resolver: Option<&AccountResolver>, user: &str) -> anyhow::Result<()> {
+    let Some(resolver) = resolver else {
+        eprintln!(
+            "attention : compte {user} non vérifié auprès de la messagerie \
+             (upstream.admin_url et auth.reset.admin_credentials_file ne sont pas configurés)"
+        );
+        return Ok(());
+    };
+    match resolver.resolve(user).await {
+        Ok(name) if name.account.is_some() => Ok(()),
+        Ok(_) => Err(anyhow!(
+            "compte inconnu de la messagerie : {user} (vérifiez le nom ; rien n'est modifié)"
+        )),
+        Err(e) => Err(anyhow!(
+            "vérification du compte {user} impossible, rien n'est modifié : {e}"
+        )),
+    }
 }
 
 async fn reset_otp(config: &Path, user: &str) -> anyhow::Result<ExitCode> {

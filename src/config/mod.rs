@@ -1,16 +1,24 @@
 //! Typed configuration: one TOML file plus `GATEWAY_*` environment variables
 //! (`__` between section and key, e.g. `GATEWAY_UPSTREAM__URL`), secrets from
-//! files (`<secret>_file`), unknown keys refused. `check-config` prints the result.
+//! files (`<secret>_file`, `${CREDENTIALS_DIRECTORY}` expanded in file paths),
+//! unknown keys refused. `preflight` runs every check `serve` runs at start;
+//! `check-config` prints the result.
 
+pub mod pem;
+pub mod preflight;
+mod problem;
 mod reference;
 mod secret;
 mod sections;
 mod sources;
+mod validate;
 
+pub use preflight::preflight;
+pub use problem::{Problem, Severity};
 pub use reference::render_reference;
 pub use secret::Secret;
 pub use sections::*;
-pub use sources::ENV_PREFIX;
+pub use sources::{CREDENTIALS_PLACEHOLDER, ENV_PREFIX};
 
 use crate::auth::config::AuthConfig;
 use crate::directory::config::DirectoryConfig;
@@ -62,24 +70,78 @@ impl Config {
             .map_err(figment_errors)
     }
 
-    /// File and environment merged, `*_file` secrets read.
+    /// File and environment merged, `${CREDENTIALS_DIRECTORY}` expanded, `*_file`
+    /// secrets read.
     fn raw_dict(
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Dict, ConfigError> {
         let mut dict = match path {
-            Some(p) => Figment::from(Toml::file_exact(p))
-                .extract::<Dict>()
-                .map_err(figment_errors)?,
+            Some(p) => read_file_dict(p)?,
             None => Dict::new(),
         };
-        sources::merge(&mut dict, sources::env_dict(env));
         let mut errors = Vec::new();
-        sources::resolve_secret_files(&mut dict, "", &mut errors);
+        merge_env_and_secrets(&mut dict, env.into_iter().collect(), &mut errors);
         if errors.is_empty() {
             Ok(dict)
         } else {
             Err(ConfigError(errors))
+        }
+    }
+
+    /// Loads like [`Config::load_from`] but does not stop at the first bad value: a value
+    /// that cannot be used is reported and replaced by its default, so that the
+    /// pre-flight can check everything else in the same run. `config` is `None` only
+    /// when the file itself cannot be read or is not TOML.
+    pub fn load_lenient(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> LenientLoad {
+        let mut dict = match path.map(read_file_dict).transpose() {
+            Ok(d) => d.unwrap_or_default(),
+            Err(e) => {
+                return LenientLoad {
+                    config: None,
+                    problems: e.0.iter().map(|l| Problem::from_line(l)).collect(),
+                    replaced: Vec::new(),
+                }
+            }
+        };
+        let mut lines = Vec::new();
+        merge_env_and_secrets(&mut dict, env.into_iter().collect(), &mut lines);
+        let mut problems: Vec<Problem> = lines.iter().map(|l| Problem::from_line(l)).collect();
+        // A `<secret>_file` that could not be read is dropped (its secret stays unset).
+        for p in &problems {
+            remove_path(&mut dict, &key_path(&p.key));
+        }
+        // serde stops at the first bad value: report it, drop it, try again.
+        let mut config = None;
+        for _ in 0..100 {
+            match Figment::from(Serialized::defaults(Value::from(dict.clone())))
+                .extract_lossy::<Config>()
+            {
+                Ok(c) => {
+                    config = Some(c);
+                    break;
+                }
+                Err(err) => {
+                    let mut removed_any = false;
+                    for e in err {
+                        let p = figment_problem(&e);
+                        removed_any |= remove_path(&mut dict, &e.path);
+                        problems.push(p);
+                    }
+                    if !removed_any {
+                        break;
+                    }
+                }
+            }
+        }
+        let replaced = problems.iter().map(|p| p.key.clone()).collect();
+        LenientLoad {
+            config,
+            problems,
+            replaced,
         }
     }
 
@@ -102,6 +164,7 @@ impl Config {
             .extract::<Dict>()
             .map_err(figment_errors)?;
         let mut errors = Vec::new();
+        sources::expand_credentials_directory(&mut dict, "", None, &mut errors);
         sources::resolve_secret_files(&mut dict, "", &mut errors);
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -113,161 +176,22 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what types alone cannot say.
+    /// Checks what types alone cannot say (the file-free part of the pre-flight).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut e = Vec::new();
-        let s = &self.server;
-        if s.tls.is_none() && !s.behind_tls_proxy && !s.listen.ip().is_loopback() {
-            e.push(format!(
-                "server.listen: plain HTTP on non-loopback address {} is refused; \
-                 set [server.tls] cert_path/key_path, or server.behind_tls_proxy = true",
-                s.listen
-            ));
-        }
-        if let Some(tls) = &s.tls {
-            for (key, p) in [("cert_path", &tls.cert_path), ("key_path", &tls.key_path)] {
-                if !p.is_file() {
-                    e.push(format!("server.tls.{key}: file {} not found", p.display()));
-                }
-            }
-        }
-        if s.max_connections == 0 {
-            e.push("server.max_connections: must be at least 1".into());
-        }
-        match url::Url::parse(&self.upstream.url) {
-            Ok(u) if !matches!(u.scheme(), "http" | "https") => e.push(format!(
-                "upstream.url: scheme must be http or https, not {}",
-                u.scheme()
-            )),
-            Ok(u) if u.host().is_none() => e.push("upstream.url: a host is required".into()),
-            Ok(u) if u.query().is_some() || u.fragment().is_some() || u.path() != "/" => {
-                e.push("upstream.url: give only scheme://host[:port], without path or query".into())
-            }
-            Ok(_) => {}
-            Err(err) => e.push(format!("upstream.url: {err}")),
-        }
-        if let Some(ca) = &self.upstream.ca_file {
-            if !ca.is_file() {
-                e.push(format!("upstream.ca_file: file {} not found", ca.display()));
-            }
-        }
-        if !self.upstream.readiness_path.starts_with('/') {
-            e.push("upstream.readiness_path: must start with /".into());
-        }
-        for (key, v) in [
-            (
-                "upstream.connect_timeout_secs",
-                self.upstream.connect_timeout_secs,
-            ),
-            (
-                "upstream.response_timeout_secs",
-                self.upstream.response_timeout_secs,
-            ),
-            (
-                "upstream.long_poll_timeout_secs",
-                self.upstream.long_poll_timeout_secs,
-            ),
-            ("server.request_timeout_secs", s.request_timeout_secs),
-        ] {
-            if v == 0 {
-                e.push(format!("{key}: must be at least 1"));
-            }
-        }
-        if self.limits.soap_max_bytes == 0 {
-            e.push("limits.soap_max_bytes: must be at least 1".into());
-        }
-        e.extend(self.limits.validate());
-        for (i, p) in self.paths.closed.iter().enumerate() {
-            if !p.starts_with('/') {
-                e.push(format!("paths.closed[{i}]: {p:?} must start with /"));
-            }
-        }
-        for (i, c) in self.trusted_proxies.cidrs.iter().enumerate() {
-            if parse_cidr(c).is_none() {
-                e.push(format!(
-                    "trusted_proxies.cidrs[{i}]: {c:?} is not an address or CIDR"
-                ));
-            }
-        }
-        let auth = &self.auth;
-        e.extend(auth.store.validate());
-        e.extend(auth.regulation.validate());
-        if let Some(psc) = &auth.psc {
-            e.extend(psc.validate(&auth.operator.public_url));
-        }
-        match &auth.store.data_key {
-            None => e.push(
-                "auth.store.data_key_file: required (TOTP secrets are encrypted with it); \
-                 create one with `openssl rand -hex 32 > data.key`"
-                    .into(),
-            ),
-            Some(k) => {
-                if let Err(err) = crate::store::DataKey::from_hex(k.expose()) {
-                    e.push(format!("auth.store.data_key_file: {err}"));
-                }
-            }
-        }
-        if auth.session.insecure_loopback_demo && !s.listen.ip().is_loopback() {
-            e.push("auth.session.insecure_loopback_demo: only on a loopback address".into());
-        }
-        if auth.reset.admin_credentials_file.is_some() && self.upstream.admin_url.is_none() {
-            e.push(
-                "auth.reset.admin_credentials_file: needs upstream.admin_url (password resets \
-                 set the new password on the store's admin SOAP service)"
-                    .into(),
-            );
-        }
-        let mail_host_local = auth.mail.host == "localhost"
-            || auth
-                .mail
-                .host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if auth.mail.security == crate::mail::SmtpSecurity::None && !mail_host_local {
-            e.push(format!(
-                "auth.mail.security: \"none\" sends codes in clear; only for a relay on loopback, \
-                 not {}",
-                auth.mail.host
-            ));
-        }
-        if !matches!(auth.totp.digits, 6 | 8) {
-            e.push("auth.totp.digits: 6 or 8".into());
-        }
-        let d = &self.directory;
-        if d.backend == crate::directory::config::BackendKind::Ldap
-            && d.bind_password.is_some()
-            && !d.starttls
-        {
-            let host = url::Url::parse(&d.url)
-                .ok()
-                .filter(|u| u.scheme() == "ldap")
-                .and_then(|u| u.host_str().map(str::to_owned));
-            let loopback = |h: &str| {
-                h == "localhost"
-                    || h.trim_matches(['[', ']'])
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            };
-            if let Some(h) = host.filter(|h| !loopback(h)) {
-                e.push(format!(
-                    "directory.starttls: the bind password would reach {h} in clear; \
-                     use an ldaps:// url or starttls = true"
-                ));
-            }
-        }
-        if let Some(u) = &self.upstream.admin_url {
-            if !matches!(url::Url::parse(u), Ok(p) if matches!(p.scheme(), "http" | "https")) {
-                e.push(format!("upstream.admin_url: {u:?} is not an http(s) URL"));
-            }
-        }
-        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            e.push(format!("log.level: {err}"));
-        }
+        let e = self.validation_lines();
         if e.is_empty() {
             Ok(())
         } else {
             Err(ConfigError(e))
         }
+    }
+
+    /// [`Config::validate`]'s findings as pre-flight problems.
+    pub fn validation_problems(&self) -> Vec<Problem> {
+        self.validation_lines()
+            .iter()
+            .map(|l| Problem::from_line(l))
+            .collect()
     }
 
     /// The parsed `trusted_proxies.cidrs`.
@@ -285,6 +209,56 @@ impl Config {
     }
 }
 
+/// What [`Config::load_lenient`] found.
+pub struct LenientLoad {
+    /// The configuration, with each value named in `replaced` set to its default.
+    pub config: Option<Config>,
+    /// Problems found while reading (unreadable secret files, unknown keys, bad types).
+    pub problems: Vec<Problem>,
+    /// Keys whose value was dropped; later checks about them would only repeat the news.
+    pub replaced: Vec<String>,
+}
+
+/// The TOML file as a dictionary (missing file and syntax errors name the file).
+fn read_file_dict(path: &Path) -> Result<Dict, ConfigError> {
+    Figment::from(Toml::file_exact(path))
+        .extract::<Dict>()
+        .map_err(figment_errors)
+}
+
+/// Environment over the file, then `${CREDENTIALS_DIRECTORY}` and `*_file` secrets.
+fn merge_env_and_secrets(dict: &mut Dict, env: Vec<(String, String)>, errors: &mut Vec<String>) {
+    let credentials_dir = env
+        .iter()
+        .find(|(k, _)| k == "CREDENTIALS_DIRECTORY")
+        .map(|(_, v)| v.clone());
+    sources::merge(dict, sources::env_dict(env));
+    sources::expand_credentials_directory(dict, "", credentials_dir.as_deref(), errors);
+    sources::resolve_secret_files(dict, "", errors);
+}
+
+/// `auth.store.data_key_file` → `["auth", "store", "data_key_file"]` (an index is dropped).
+fn key_path(key: &str) -> Vec<String> {
+    key.split('.')
+        .map(|k| k.split('[').next().unwrap_or(k).to_owned())
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+/// Removes the value at `path`, or the deepest table entry on the way when the rest of
+/// the path goes into an array. False when nothing was there.
+fn remove_path(dict: &mut Dict, path: &[String]) -> bool {
+    match path {
+        [] => false,
+        [last] => dict.remove(last).is_some(),
+        [first, rest @ ..] => match dict.get_mut(first) {
+            Some(Value::Dict(_, inner)) => remove_path(inner, rest) || dict.remove(first).is_some(),
+            Some(_) => dict.remove(first).is_some(),
+            None => false,
+        },
+    }
+}
+
 /// `10.0.0.0/8`, or a bare address meaning a single host.
 fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
     s.parse::<ipnet::IpNet>()
@@ -296,31 +270,32 @@ fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
 fn figment_errors(err: figment::Error) -> ConfigError {
     ConfigError(
         err.into_iter()
-            .map(|e| {
-                let key = e.path.join(".");
-                let what = e.kind.to_string();
-                // Only file origins help; values re-served from memory have none.
-                let origin = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
-                    Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
-                    _ => String::new(),
-                };
-                match &e.kind {
-                    figment::error::Kind::UnknownField(..) => {
-                        format!("{key}: unknown key ({what}){origin}")
-                    }
-                    _ if key.is_empty() => format!("{what}{origin}"),
-                    _ => format!("{key}: {what}{origin}"),
-                }
-            })
+            .map(|e| figment_problem(&e).to_string())
             .collect(),
     )
+}
+
+fn figment_problem(e: &figment::Error) -> Problem {
+    let key = e.path.join(".");
+    let what = e.kind.to_string();
+    // Only file origins help; values re-served from memory have none.
+    let origin = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        Some(figment::Source::File(p)) => format!(" (in {})", p.display()),
+        _ => String::new(),
+    };
+    match &e.kind {
+        figment::error::Kind::UnknownField(..) => {
+            Problem::error(key, format!("unknown key ({what}){origin}"))
+        }
+        _ => Problem::error(key, format!("{what}{origin}")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Loads `text` with a data key file present (the one setting without a default).
+    /// Loads `text` with a data key file and an annuaire URL (the settings without a default).
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.toml");
@@ -331,8 +306,13 @@ mod tests {
             "GATEWAY_AUTH__STORE__DATA_KEY_FILE".to_string(),
             key.display().to_string(),
         );
+        let url_var = (
+            "GATEWAY_DIRECTORY__URL".to_string(),
+            "ldap://127.0.0.1:389".to_string(),
+        );
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        Config::load_from(Some(&p), env.chain([key_var]))
+        let url_var = (!text.contains("[directory]")).then_some(url_var);
+        Config::load_from(Some(&p), env.chain([key_var]).chain(url_var))
     }
 
     #[test]
@@ -426,10 +406,88 @@ mod tests {
 
     #[test]
     fn shipped_example_only_lacks_its_files() {
-        let text = include_str!("../../deploy/gateway.toml");
-        let err = Config::from_toml_str(text).unwrap_err();
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/gateway.toml"));
+        let env = [(
+            "CREDENTIALS_DIRECTORY".to_string(),
+            "/run/credentials/mssante-gateway.service".to_string(),
+        )];
+        let err = Config::load_from(Some(path), env).unwrap_err();
         let missing = |l: &String| l.contains("not found") || l.contains("No such file");
         assert!(err.0.iter().all(missing), "{err}");
+    }
+
+    #[test]
+    fn directory_url_scheme_is_checked() {
+        let err = load("[directory]\nurl = \"ldapss://annuaire:636\"\n", &[]).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("directory.url: scheme must be ldap or ldaps"),
+            "{err}"
+        );
+        let err = load(
+            "[directory]\nurl = \"ldaps://annuaire:636\"\nstarttls = true\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("directory.starttls"), "{err}");
+    }
+
+    #[test]
+    fn lenient_load_reports_every_bad_value_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.toml");
+        std::fs::write(
+            &p,
+            "[server]\nlisen = 1\nmax_connections = \"many\"\n\
+             [upstream]\nconnect_timeout_secs = \"soon\"\n\
+             [log]\nformat = \"xml\"\n\
+             [auth.store]\ndata_key_file = \"/nonexistent/key\"\n",
+        )
+        .unwrap();
+        let l = Config::load_lenient(Some(&p), []);
+        let keys: Vec<&str> = l.problems.iter().map(|p| p.key.as_str()).collect();
+        for k in [
+            "server.lisen",
+            "server.max_connections",
+            "upstream.connect_timeout_secs",
+            "log.format",
+            "auth.store.data_key_file",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
+        let c = l.config.expect("the rest still parses");
+        assert_eq!(
+            c.server.max_connections,
+            ServerConfig::default().max_connections
+        );
+        assert!(l.replaced.iter().any(|k| k == "auth.store.data_key_file"));
+        std::fs::write(&p, "not = [toml").unwrap();
+        let l = Config::load_lenient(Some(&p), []);
+        assert!(l.config.is_none() && !l.problems.is_empty());
+    }
+
+    #[test]
+    fn secret_files_under_the_credentials_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.key"), "ab".repeat(32)).unwrap();
+        let p = dir.path().join("g.toml");
+        std::fs::write(
+            &p,
+            "[directory]\nurl = \"ldap://127.0.0.1\"\n\
+             [auth.store]\ndata_key_file = \"${CREDENTIALS_DIRECTORY}/data.key\"\n",
+        )
+        .unwrap();
+        let env = [(
+            "CREDENTIALS_DIRECTORY".to_string(),
+            dir.path().display().to_string(),
+        )];
+        let c = Config::load_from(Some(&p), env).unwrap();
+        assert_eq!(c.auth.store.data_key.unwrap().expose(), "ab".repeat(32));
+        let err = Config::load_from(Some(&p), []).unwrap_err().to_string();
+        assert!(
+            err.contains("auth.store.data_key_file: uses ${CREDENTIALS_DIRECTORY}"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -67,6 +67,49 @@ pub fn merge(base: &mut Dict, over: Dict) {
     }
 }
 
+/// Placeholder for systemd's credentials directory in file paths
+/// (`data_key_file = "${CREDENTIALS_DIRECTORY}/data.key"`, with `LoadCredential=` in the unit).
+pub const CREDENTIALS_PLACEHOLDER: &str = "${CREDENTIALS_DIRECTORY}";
+
+/// Replaces [`CREDENTIALS_PLACEHOLDER`] in the value of every `*_file` and `*_path` key by
+/// `credentials_dir` (the `CREDENTIALS_DIRECTORY` variable systemd sets). Using it
+/// without the variable is an error naming the key.
+pub fn expand_credentials_directory(
+    dict: &mut Dict,
+    prefix: &str,
+    credentials_dir: Option<&str>,
+    errors: &mut Vec<String>,
+) {
+    for (key, value) in dict.iter_mut() {
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if let Value::Dict(_, inner) = value {
+            expand_credentials_directory(inner, &full, credentials_dir, errors);
+            continue;
+        }
+        if !(key.ends_with("_file") || key.ends_with("_path")) {
+            continue;
+        }
+        let Some(text) = value.as_str() else { continue };
+        if !text.contains(CREDENTIALS_PLACEHOLDER) {
+            continue;
+        }
+        match credentials_dir {
+            Some(dir) => {
+                let expanded = text.replace(CREDENTIALS_PLACEHOLDER, dir.trim_end_matches('/'));
+                *value = Value::from(expanded);
+            }
+            None => errors.push(format!(
+                "{full}: uses {CREDENTIALS_PLACEHOLDER} but CREDENTIALS_DIRECTORY is not set \
+                 (systemd sets it for a unit with LoadCredential=)"
+            )),
+        }
+    }
+}
+
 /// Replaces every `<secret>_file = "path"` by `<secret> = "<file content>"`.
 /// Errors name the key.
 pub fn resolve_secret_files(dict: &mut Dict, prefix: &str, errors: &mut Vec<String>) {
@@ -164,6 +207,38 @@ mod tests {
         let auth = root["auth"].as_dict().unwrap();
         assert_eq!(auth["preauth_key"].as_str(), Some("s3cret"));
         assert!(auth.contains_key("ca_file"));
+    }
+
+    #[test]
+    fn credentials_directory_is_expanded_in_paths() {
+        let mut inner = Dict::new();
+        inner.insert(
+            "data_key_file".into(),
+            Value::from("${CREDENTIALS_DIRECTORY}/data.key"),
+        );
+        inner.insert("note".into(), Value::from("${CREDENTIALS_DIRECTORY}"));
+        let mut root = Dict::new();
+        root.insert("store".into(), Value::from(inner));
+        let mut errors = vec![];
+        let mut copy = root.clone();
+        expand_credentials_directory(
+            &mut copy,
+            "",
+            Some("/run/credentials/x.service/"),
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let store = copy["store"].as_dict().unwrap();
+        assert_eq!(
+            store["data_key_file"].as_str(),
+            Some("/run/credentials/x.service/data.key")
+        );
+        assert_eq!(store["note"].as_str(), Some("${CREDENTIALS_DIRECTORY}"));
+        expand_credentials_directory(&mut root, "", None, &mut errors);
+        assert!(
+            errors[0].starts_with("store.data_key_file: uses"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// A real LDAP server (production).
+    #[default]
     Ldap,
     /// Entries loaded in memory from an LDIF file (demo, tests). Same matching rules.
-    #[default]
     Ldif,
 }
 
@@ -32,11 +32,12 @@ pub use crate::config::Secret;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectoryConfig {
-    /// `ldap` or `ldif`. Default `ldif` (the demo annuaire, no server needed).
+    /// `ldap` (default) or `ldif` (demo, tests).
     pub backend: BackendKind,
-    /// LDIF file loaded by the `ldif` backend. Default `fixtures/annuaire/sample.ldif`.
+    /// LDIF file loaded by the `ldif` backend; required with it (no default: the demo
+    /// annuaire is never served by accident).
     pub ldif_file: PathBuf,
-    /// `ldap://host:port` or `ldaps://host:port`. Default `ldap://127.0.0.1:389`.
+    /// `ldap://host:port` or `ldaps://host:port`; required with the `ldap` backend.
     pub url: String,
     /// Service account DN; none = anonymous bind. Default none.
     pub bind_dn: Option<String>,
@@ -82,9 +83,9 @@ pub struct DirectoryConfig {
 impl Default for DirectoryConfig {
     fn default() -> Self {
         DirectoryConfig {
-            backend: BackendKind::Ldif,
-            ldif_file: PathBuf::from("fixtures/annuaire/sample.ldif"),
-            url: "ldap://127.0.0.1:389".into(),
+            backend: BackendKind::Ldap,
+            ldif_file: PathBuf::new(),
+            url: String::new(),
             bind_dn: None,
             bind_password: None,
             base_dn: crate::directory::import::DEFAULT_BASE_DN.into(),
@@ -247,6 +248,44 @@ impl AttributeMap {
         ]
         .into_iter()
         .map(String::as_str)
+        .collect()
+    }
+
+    /// Each mapped attribute with its configuration key (`city` for `directory.attributes.city`).
+    pub fn named(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("mail", &self.mail),
+            ("last_name", &self.last_name),
+            ("first_name", &self.first_name),
+            ("full_name", &self.full_name),
+            ("civility", &self.civility),
+            ("structure", &self.structure),
+            ("structure_id", &self.structure_id),
+            ("service", &self.service),
+            ("street", &self.street),
+            ("postal_code", &self.postal_code),
+            ("city", &self.city),
+            ("department", &self.department),
+            ("country", &self.country),
+            ("phone", &self.phone),
+            ("id_nat", &self.id_nat),
+            ("id_pp", &self.id_pp),
+            ("profession_code", &self.profession_code),
+            ("profession", &self.profession),
+            ("specialty_code", &self.specialty_code),
+            ("specialty", &self.specialty),
+            ("mailbox_type", &self.mailbox_type),
+            ("unlisted", &self.unlisted),
+            ("norm_last_name", &self.norm_last_name),
+            ("norm_first_name", &self.norm_first_name),
+            ("norm_full_name", &self.norm_full_name),
+            ("norm_city", &self.norm_city),
+            ("norm_department", &self.norm_department),
+            ("norm_profession", &self.norm_profession),
+            ("norm_structure", &self.norm_structure),
+        ]
+        .into_iter()
+        .map(|(k, v): (&'static str, &String)| (k, v.as_str()))
         .collect()
     }
 

@@ -41,9 +41,16 @@ impl LdapBackend {
     ) -> Result<SearchOutcome, DirectoryError> {
         let mut conn = self.pool.get().await?;
         let op_timeout = self.pool.op_timeout();
+        let started = std::time::Instant::now();
         let result = self
             .search_on(conn.ldap(), filter, size_limit, op_timeout)
             .await;
+        let outcome = match &result {
+            Ok(_) => crate::telemetry::LdapOutcome::Ok,
+            Err(DirectoryError::Unavailable(_)) => crate::telemetry::LdapOutcome::Unavailable,
+            Err(_) => crate::telemetry::LdapOutcome::Refused,
+        };
+        crate::telemetry::record_ldap("search", started.elapsed(), outcome);
         if result.as_ref().map_or(true, |(_, clean)| !clean) {
             // Timed out, failed or abandoned mid-stream: never hand this connection out again.
             conn.discard();
@@ -115,15 +122,21 @@ impl LdapBackend {
         Ok((out, true))
     }
 
-    /// Connectivity and mapping check for `annuaire check`: bind, base DN readable, one
+    /// Connectivity and mapping check for `annuaire check`: bind, base DN present,
+    /// every mapped attribute and the object class known to the server's schema, one
     /// entry carrying the mapped attributes.
     pub async fn check(&self) -> Result<String, DirectoryError> {
+        let schema_note = {
+            let mut conn = self.pool.get().await?;
+            self.check_base(conn.ldap()).await?;
+            self.check_schema(conn.ldap()).await?
+        };
         let out = self
             .search(&self.templates.compile(&super::query::Cond::True), 1)
             .await?;
         match out.entries.first() {
             None => Ok(format!(
-                "connexion et bind OK; aucune entrée sous {}",
+                "connexion et bind OK; {schema_note}; aucune entrée sous {}",
                 self.base_dn
             )),
             Some(e) => {
@@ -134,7 +147,7 @@ impl LdapBackend {
                     .collect();
                 if missing.is_empty() {
                     Ok(format!(
-                        "connexion et bind OK; exemple d'entrée: {} <{}>",
+                        "connexion et bind OK; {schema_note}; exemple d'entrée: {} <{}>",
                         e.display_name(),
                         e.mail
                     ))
@@ -146,6 +159,105 @@ impl LdapBackend {
                     )))
                 }
             }
+        }
+    }
+
+    /// One base-scope read (`annuaire check` only).
+    async fn read_base(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        dn: &str,
+        filter: &str,
+        attrs: Vec<&str>,
+    ) -> Result<(Vec<SearchEntry>, ldap3::LdapResult), DirectoryError> {
+        let ldap3::SearchResult(entries, res) = ldap
+            .with_timeout(self.pool.op_timeout())
+            .search(dn, Scope::Base, filter, attrs)
+            .await
+            .map_err(|e| DirectoryError::Unavailable(format!("lecture de {dn:?}: {e}")))?;
+        Ok((
+            entries.into_iter().map(SearchEntry::construct).collect(),
+            res,
+        ))
+    }
+
+    /// `directory.base_dn` must exist: a search under a missing base fails with
+    /// noSuchObject (rc=32) on every lookup.
+    async fn check_base(&self, ldap: &mut ldap3::Ldap) -> Result<(), DirectoryError> {
+        let (_, res) = self
+            .read_base(ldap, &self.base_dn, "(objectClass=*)", vec!["1.1"])
+            .await?;
+        match res.rc {
+            0 => Ok(()),
+            32 => Err(DirectoryError::Config(format!(
+                "directory.base_dn: la base {:?} n'existe pas sur le serveur (noSuchObject); \
+                 vérifiez base_dn ou chargez l'annuaire (deploy/ldap/README.md)",
+                self.base_dn
+            ))),
+            rc => Err(DirectoryError::Ldap(format!(
+                "directory.base_dn: lecture de {:?} refusée (rc={rc} {})",
+                self.base_dn, res.text
+            ))),
+        }
+    }
+
+    /// Every mapped attribute and the object class must be defined in the server's
+    /// schema (subschema subentry). Returns a note for the report; an unreadable schema
+    /// is said, not guessed.
+    async fn check_schema(&self, ldap: &mut ldap3::Ldap) -> Result<String, DirectoryError> {
+        let attr = |e: &SearchEntry, name: &str| -> Vec<String> {
+            e.attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let (root, _) = self
+            .read_base(ldap, "", "(objectClass=*)", vec!["subschemaSubentry"])
+            .await?;
+        let Some(dn) = root
+            .first()
+            .and_then(|e| attr(e, "subschemaSubentry").into_iter().next())
+        else {
+            return Ok("schéma non vérifié (subschemaSubentry illisible)".into());
+        };
+        let (sub, _) = self
+            .read_base(
+                ldap,
+                &dn,
+                "(objectClass=subschema)",
+                vec!["attributeTypes", "objectClasses"],
+            )
+            .await?;
+        let Some(sub) = sub.first() else {
+            return Ok(format!("schéma non vérifié ({dn} illisible)"));
+        };
+        let types = super::schema::names(&attr(sub, "attributeTypes"));
+        let classes = super::schema::names(&attr(sub, "objectClasses"));
+        let mut missing: Vec<String> = self
+            .map
+            .named()
+            .into_iter()
+            .filter(|(_, name)| !types.contains(&name.to_ascii_lowercase()))
+            .map(|(key, name)| format!("directory.attributes.{key} = {name:?}"))
+            .collect();
+        if !classes.contains(&self.map.object_class.to_ascii_lowercase()) {
+            missing.push(format!(
+                "directory.attributes.object_class = {:?} (classe d'objet)",
+                self.map.object_class
+            ));
+        }
+        if missing.is_empty() {
+            Ok(format!(
+                "schéma OK ({} attributs associés définis)",
+                self.map.named().len()
+            ))
+        } else {
+            Err(DirectoryError::Config(format!(
+                "absents du schéma du serveur: {} (chargez deploy/ldap/mssante-annuaire.schema \
+                 ou corrigez [directory.attributes])",
+                missing.join(", ")
+            )))
         }
     }
 }

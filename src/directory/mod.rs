@@ -22,6 +22,7 @@ pub mod normalize;
 pub mod pool;
 pub mod query;
 pub mod render;
+pub mod schema;
 
 use std::sync::Arc;
 use std::time::Duration;

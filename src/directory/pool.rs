@@ -27,6 +27,7 @@ pub struct LdapPool {
     op_timeout: Duration,
     idle: Mutex<Vec<Ldap>>,
     permits: Semaphore,
+    max: usize,
 }
 
 impl std::fmt::Debug for LdapPool {
@@ -64,6 +65,8 @@ impl Drop for PooledLdap<'_> {
                 self.pool.idle.lock().push(l);
             }
         }
+        // Our permit is still held here: one connection fewer is busy after this drop.
+        self.pool.record_use(1);
     }
 }
 
@@ -90,7 +93,16 @@ impl LdapPool {
             op_timeout: Duration::from_millis(cfg.operation_timeout_ms),
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(cfg.pool_size.max(1)),
+            max: cfg.pool_size.max(1),
         })
+    }
+
+    /// `gateway_ldap_pool_connections` now; `releasing` permits are about to return.
+    fn record_use(&self, releasing: usize) {
+        let busy = self
+            .max
+            .saturating_sub(self.permits.available_permits() + releasing);
+        crate::telemetry::record_ldap_pool(self.idle.lock().len(), busy, self.max);
     }
 
     pub fn op_timeout(&self) -> Duration {
@@ -119,8 +131,21 @@ impl LdapPool {
         };
         let ldap = match reused {
             Some(l) => l,
-            None => self.connect().await?,
+            None => {
+                let started = std::time::Instant::now();
+                let result = self.connect().await;
+                let outcome = match &result {
+                    Ok(_) => crate::telemetry::LdapOutcome::Ok,
+                    Err(DirectoryError::Unavailable(_)) => {
+                        crate::telemetry::LdapOutcome::Unavailable
+                    }
+                    Err(_) => crate::telemetry::LdapOutcome::Refused,
+                };
+                crate::telemetry::record_ldap("connect", started.elapsed(), outcome);
+                result?
+            }
         };
+        self.record_use(0);
         Ok(PooledLdap {
             ldap: Some(ldap),
             pool: self,

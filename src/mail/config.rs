@@ -27,6 +27,9 @@ pub struct MailConfig {
     pub security: SmtpSecurity,
     /// File holding `username:password` for SMTP AUTH (none: no authentication).
     pub credentials_file: Option<PathBuf>,
+    /// PEM CA certificates of a relay with a private CA; when set, only these roots
+    /// are trusted (the system roots otherwise).
+    pub ca_file: Option<PathBuf>,
     /// Sender address of notification mail.
     pub from: String,
     /// Connection and command timeout, seconds.
@@ -40,6 +43,7 @@ impl Default for MailConfig {
             port: 587,
             security: SmtpSecurity::Starttls,
             credentials_file: None,
+            ca_file: None,
             from: "Messagerie MSSanté <ne-pas-repondre@localhost>".into(),
             timeout_secs: 10,
         }

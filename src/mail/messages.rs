@@ -3,6 +3,8 @@
 
 /// An email ready to send.
 pub struct Notification {
+    /// What it is, for metrics (`gateway_mail_sent_total{kind}`): never its content.
+    pub kind: &'static str,
     pub subject: String,
     pub body: String,
 }
@@ -42,6 +44,7 @@ fn footer(operator: &str) -> String {
 /// The second-factor code for a login.
 pub fn otp_code(operator: &str, code: &str, validity_secs: u64) -> Notification {
     Notification {
+        kind: "otp_code",
         subject: format!("{operator} : votre code de connexion"),
         body: format!(
             "Bonjour,\n\nVoici votre code de connexion à votre messagerie sécurisée de santé :\n\n    {code}\n\n\
@@ -55,6 +58,7 @@ pub fn otp_code(operator: &str, code: &str, validity_secs: u64) -> Notification 
 /// The first-connection / forgotten-password link.
 pub fn reset_link(operator: &str, link: &str, validity_secs: u64) -> Notification {
     Notification {
+        kind: "reset_link",
         subject: format!("{operator} : première connexion ou mot de passe oublié"),
         body: format!(
             "Bonjour,\n\nUne demande de première connexion ou de réinitialisation du mot de passe \
@@ -70,6 +74,7 @@ pub fn reset_link(operator: &str, link: &str, validity_secs: u64) -> Notificatio
 /// Notice to the contact address after the password was changed or reset.
 pub fn password_changed(operator: &str) -> Notification {
     Notification {
+        kind: "password_changed",
         subject: format!("{operator} : votre mot de passe a été modifié"),
         body: format!(
             "Bonjour,\n\nLe mot de passe de votre messagerie sécurisée de santé vient d'être modifié. \
@@ -83,6 +88,7 @@ pub fn password_changed(operator: &str) -> Notification {
 /// password.
 pub fn second_factor_locked(operator: &str, lock_secs: u64) -> Notification {
     Notification {
+        kind: "second_factor_locked",
         subject: format!("{operator} : connexion bloquée après des codes erronés"),
         body: format!(
             "Bonjour,\n\nDe nombreux codes de connexion erronés ont été saisis pour votre \
@@ -100,6 +106,7 @@ pub fn second_factor_locked(operator: &str, lock_secs: u64) -> Notification {
 /// Notice to the previous contact address after it was replaced.
 pub fn contact_email_changed(operator: &str, new_address: &str) -> Notification {
     Notification {
+        kind: "contact_changed",
         subject: format!("{operator} : votre adresse de contact a été modifiée"),
         body: format!(
             "Bonjour,\n\nL'adresse de contact de votre messagerie sécurisée de santé a été remplacée \
@@ -113,6 +120,7 @@ pub fn contact_email_changed(operator: &str, new_address: &str) -> Notification 
 /// The code confirming a new contact email address.
 pub fn contact_change_code(operator: &str, code: &str, validity_secs: u64) -> Notification {
     Notification {
+        kind: "contact_code",
         subject: format!("{operator} : confirmation de votre adresse de contact"),
         body: format!(
             "Bonjour,\n\nPour confirmer cette adresse comme adresse de contact de votre messagerie \

@@ -5,8 +5,11 @@ use super::messages::Notification;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -23,6 +26,10 @@ pub enum MailError {
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    /// The last relay probe failed (`start_relay_probe`). Pages that cannot say
+    /// whether a mail was due (reset requests: no enumeration) answer every visitor
+    /// alike from this, never from the outcome of a send.
+    relay_down: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -31,8 +38,26 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// TLS towards the relay: the system roots, or only the CAs of `ca_file`.
+fn tls_parameters(cfg: &MailConfig) -> Result<TlsParameters, MailError> {
+    let mut b = TlsParameters::builder(cfg.host.clone());
+    if let Some(path) = &cfg.ca_file {
+        // The shared reader refuses a file with no certificate (an empty trust store).
+        crate::config::pem::read_ca_bundle(path).map_err(MailError::Config)?;
+        let pem = std::fs::read(path)
+            .map_err(|e| MailError::Config(format!("{}: {e}", path.display())))?;
+        let ca = Certificate::from_pem(&pem)
+            .map_err(|e| MailError::Config(format!("{}: {e}", path.display())))?;
+        b = b
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(ca);
+    }
+    b.build_rustls()
+        .map_err(|e| MailError::Config(format!("TLS: {e}")))
+}
+
 /// Reads `username:password` (first line; the password may contain `:`).
-fn read_credentials(path: &std::path::Path) -> Result<Credentials, MailError> {
+pub(crate) fn read_credentials(path: &std::path::Path) -> Result<Credentials, MailError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| MailError::Config(format!("{}: {e}", path.display())))?;
     let line = text.lines().next().unwrap_or("");
@@ -45,18 +70,16 @@ fn read_credentials(path: &std::path::Path) -> Result<Credentials, MailError> {
 impl Mailer {
     /// Must be called inside the tokio runtime (the connection pool spawns a task).
     pub fn new(cfg: &MailConfig) -> Result<Self, MailError> {
-        let mut b = match cfg.security {
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host),
-            SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
-            }
-            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                &cfg.host,
-            )),
-        }
-        .map_err(|e| MailError::Config(e.to_string()))?
-        .port(cfg.port)
-        .timeout(Some(Duration::from_secs(cfg.timeout_secs)));
+        let tls = match cfg.security {
+            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters(cfg)?),
+            // Required, not opportunistic: a relay without STARTTLS gets no code.
+            SmtpSecurity::Starttls => Tls::Required(tls_parameters(cfg)?),
+            SmtpSecurity::None => Tls::None,
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+            .tls(tls)
+            .port(cfg.port)
+            .timeout(Some(Duration::from_secs(cfg.timeout_secs)));
         if let Some(path) = &cfg.credentials_file {
             b = b.credentials(read_credentials(path)?);
         }
@@ -67,6 +90,45 @@ impl Mailer {
         Ok(Mailer {
             transport: b.build(),
             from,
+            relay_down: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Whether the last relay probe failed.
+    pub fn relay_failing(&self) -> bool {
+        self.relay_down.load(Ordering::Relaxed)
+    }
+
+    /// Connects to the relay (TLS included) and says `NOOP`, as a send would start.
+    pub async fn probe(&self) -> Result<(), MailError> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(MailError::Smtp("the relay did not answer NOOP".into())),
+            Err(e) => Err(MailError::Smtp(e.to_string())),
+        }
+    }
+
+    /// Probes the relay now and then every `every`, keeping `relay_failing` and the
+    /// `gateway_mail_relay_up` gauge current and logging each change.
+    pub fn start_relay_probe(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut first = true;
+            loop {
+                tick.tick().await;
+                let result = me.probe().await;
+                let was_down = me.relay_down.swap(result.is_err(), Ordering::Relaxed);
+                crate::telemetry::record_mail_relay_up(result.is_ok());
+                match result {
+                    Err(e) if first || !was_down => {
+                        tracing::error!(error = %e, "mail relay unreachable: emailed codes and links cannot be sent")
+                    }
+                    Ok(()) if first || was_down => tracing::info!("mail relay reachable"),
+                    _ => {}
+                }
+                first = false;
+            }
         })
     }
 
@@ -82,13 +144,19 @@ impl Mailer {
             .map_err(|e| MailError::Smtp(e.to_string()))
     }
 
+    /// Sends one notification; counted in `gateway_mail_sent_total` /
+    /// `gateway_mail_failures_total` by kind, timed in `gateway_mail_send_seconds`.
     pub async fn send(&self, to: &str, n: &Notification) -> Result<(), MailError> {
         let msg = self.build(to, n)?;
-        self.transport
+        let started = Instant::now();
+        let result = self
+            .transport
             .send(msg)
             .await
             .map(|_| ())
-            .map_err(|e| MailError::Smtp(e.to_string()))
+            .map_err(|e| MailError::Smtp(e.to_string()));
+        crate::telemetry::record_mail(n.kind, result.is_ok(), started.elapsed());
+        result
     }
 }
 

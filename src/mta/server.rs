@@ -1,8 +1,11 @@
 //! The TCP server of the MTA policy service (M8), and its command-line entry.
 
 use super::protocol::{decide, parse_line, MtaSettings, MAX_ATTRS, MAX_LINE};
+use crate::audit::AuditEvent;
+use crate::config::LogConfig;
 use crate::policy::config::PolicyConfig;
 use crate::policy::TrustStore;
+use crate::telemetry;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,44 +24,102 @@ pub struct MtaPolicyArgs {
     /// Address to listen on (loopback: Postfix runs beside it).
     #[arg(long, default_value = "127.0.0.1:10040")]
     pub listen: SocketAddr,
-    /// TOML configuration file; only its `[policy]` section is read.
+    /// TOML configuration file; only its `[policy]` and `[log]` sections are read.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Whitelist file or https URL (overrides `policy.whitelist_source`).
     #[arg(long)]
     pub whitelist: Option<String>,
+    /// Serve Prometheus metrics (`/metrics`, `/healthz`) on this address; keep it private.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Deserialize, Default)]
 struct ConfigFile {
     #[serde(default)]
     policy: PolicyConfig,
+    #[serde(default)]
+    log: LogConfig,
 }
 
-/// Loads the policy section, the trust space (error when no good list), starts the
-/// reloader (schedule + SIGHUP) and serves forever.
+/// Loads the policy and log sections, the trust space (error when no good list),
+/// starts the reloader (schedule + SIGHUP) and the metrics listener, serves forever.
 pub async fn run_cli(args: MtaPolicyArgs) -> anyhow::Result<()> {
-    let mut cfg = match &args.config {
+    // Only these two sections: the gateway's secret files need not be readable here.
+    let file = match &args.config {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
             toml::from_str::<ConfigFile>(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-                .policy
         }
-        None => PolicyConfig::default(),
+        None => ConfigFile::default(),
     };
+    telemetry::init_logging(&file.log);
+    let mut cfg = file.policy;
     if let Some(w) = args.whitelist {
         cfg.whitelist_source = w;
     }
+    tracing::info!(
+        version = telemetry::VERSION,
+        commit = telemetry::COMMIT,
+        whitelist = %cfg.whitelist_source,
+        check_sender = cfg.mta_check_sender,
+        "MTA policy service starting"
+    );
     let settings = MtaSettings {
         check_sender: cfg.mta_check_sender,
         local_domains: cfg.local_domains.clone(),
     };
-    let trust = TrustStore::load(cfg).await?;
+    if let Some(addr) = args.metrics_listen {
+        let bound = serve_metrics(addr).await?;
+        println!("metrics listening on {bound}");
+    }
+    let trust = TrustStore::load(cfg).await.map_err(|e| {
+        tracing::error!(error = %e, "no usable whitelist: the MTA policy service does not start");
+        anyhow::anyhow!("policy.whitelist_source: {e}")
+    })?;
+    tracing::info!(domains = trust.get().len(), "MSSanté whitelist loaded");
     let _reloader = trust.spawn_reloader();
     run_mta_policy(args.listen, trust, settings).await?;
     Ok(())
+}
+
+/// The MTA service's own metrics listener (its series, `gateway_build_info`,
+/// `process_*`, the whitelist gauges).
+async fn serve_metrics(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    use crate::server::listener::{serve as serve_listener, Handler, ListenerOptions};
+    use crate::server::ops;
+    let handle = telemetry::metrics_handle();
+    std::mem::forget(telemetry::spawn_metrics_upkeep(handle.clone()));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("--metrics-listen {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let handler: Handler = Arc::new(move |req, _conn| {
+        let handle = handle.clone();
+        Box::pin(async move {
+            match req.uri().path() {
+                "/metrics" => ops::metrics(&handle),
+                "/healthz" => ops::healthz(),
+                _ => ops::not_found(),
+            }
+        })
+    });
+    let opts = ListenerOptions {
+        tls: None,
+        http2: false,
+        header_read_timeout: Duration::from_secs(10),
+        http2_keepalive: None,
+        max_connections: 16,
+        shutdown_grace: Duration::from_secs(1),
+    };
+    // Never shut down: the service runs until the process ends.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    std::mem::forget(tx);
+    tokio::spawn(serve_listener(listener, opts, handler, rx));
+    Ok(bound)
 }
 
 /// Binds `listen` and serves the policy protocol.
@@ -68,7 +129,9 @@ pub async fn run_mta_policy(
     settings: MtaSettings,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
-    tracing::info!(%listen, "service de politique MTA MSSanté à l'écoute");
+    let bound = listener.local_addr()?;
+    tracing::info!(listen = %bound, "MTA policy service listening");
+    println!("mta-policy listening on {bound}");
     serve(listener, trust, settings).await
 }
 
@@ -83,8 +146,9 @@ pub async fn serve(
         let (stream, peer) = listener.accept().await?;
         let (trust, settings) = (trust.clone(), settings.clone());
         tokio::spawn(async move {
+            let _gauge = telemetry::MtaConnectionGauge::open();
             if let Err(e) = handle(stream, &trust, &settings).await {
-                tracing::debug!(%peer, error = %e, "connexion de politique MTA fermée");
+                tracing::debug!(%peer, error = %e, "MTA policy connection closed");
             }
         });
     }
@@ -120,9 +184,10 @@ async fn handle(
         let l = line.trim_end_matches(['\n', '\r']);
         if l.is_empty() {
             let answer = decide(&attrs, &trust.get(), settings);
+            let rejected = matches!(answer, super::protocol::Answer::Reject(_));
+            telemetry::record_mta_answer(rejected);
             if let super::protocol::Answer::Reject(why) = &answer {
-                metrics::counter!("gateway_mta_policy_rejects_total").increment(1);
-                tracing::info!(target: "audit", kind = "mta.rejected", reason = %why);
+                audit_rejection(&attrs, why);
             }
             w.write_all(answer.to_wire().as_bytes()).await?;
             attrs.clear();
@@ -135,6 +200,24 @@ async fn handle(
             _ => return Err(std::io::Error::other("ligne de politique invalide")),
         }
     }
+}
+
+/// The `mta.rejected` audit event: what Postfix said about the message (addresses,
+/// client, queue id) and why it was refused. Never the message itself.
+fn audit_rejection(attrs: &HashMap<String, String>, why: &str) {
+    let get = |k: &str| attrs.get(k).map(String::as_str).unwrap_or("");
+    let mut event = AuditEvent::new("mta.rejected").detail(serde_json::json!({
+        "recipient": get("recipient"),
+        "sender": get("sender"),
+        "client_name": get("client_name"),
+        "queue_id": get("queue_id"),
+        "sasl_username": get("sasl_username"),
+        "reason": why,
+    }));
+    if let Ok(ip) = get("client_address").parse() {
+        event = event.client_ip(ip);
+    }
+    event.emit();
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ const LINK_INVALID: &str =
 const STORE_REFUSED: &str = "La messagerie a refusé ce mot de passe (trop proche d'un ancien \
      mot de passe ou contraire à ses règles). Veuillez en choisir un autre.";
 
+const MAIL_UNAVAILABLE: &str = "L'envoi des courriels est momentanément indisponible : aucun lien \
+     n'a été envoyé. Veuillez réessayer dans quelques minutes.";
+
 fn links(st: &PortalState) -> ResetLinks {
     ResetLinks::new(
         st.short.clone(),
@@ -117,6 +120,12 @@ pub(super) async fn forgot_post(
             return st.error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
         }
     }
+    // While the relay probe fails, nobody is told a link left, whoever asks (the
+    // answer depends on the relay only, never on the account: no enumeration).
+    if st.mailer.as_ref().is_some_and(|m| m.relay_failing()) {
+        st.regulator.uniform_delay(started).await;
+        return st.error(StatusCode::SERVICE_UNAVAILABLE, MAIL_UNAVAILABLE);
+    }
     // The account the name designates (any spelling, alias): its contact address and
     // its link, as for a login.
     match st.resolver.resolve(&form.username).await {
@@ -177,7 +186,8 @@ async fn issue_and_send(st: &PortalState, user: &str, email: &str, ip: IpAddr) {
     );
     tokio::spawn(async move {
         if let Err(e) = mailer.send(&to, &n).await {
-            tracing::warn!(error = %e, "reset link mail not sent");
+            // Counted in gateway_mail_failures_total{kind="reset_link"} (alert rule).
+            tracing::error!(error = %e, "reset link mail not sent");
         }
     });
 }

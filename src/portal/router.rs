@@ -295,8 +295,12 @@ async fn login_post(req: &Request<Bytes>, ip: IpAddr, st: &PortalState) -> Respo
     match ok.security.otp_channel {
         None => redirect(paths::OTP_SETUP, &set),
         Some(OtpChannel::Email) => {
-            send_login_code(st, &user, ok.security.contact_email.as_deref()).await;
-            redirect(paths::OTP, &set)
+            // The user is known here: say so when no code left (relay down, throttled).
+            if send_login_code(st, &user, ok.security.contact_email.as_deref()).await {
+                redirect(paths::OTP, &set)
+            } else {
+                redirect(OTP_CODE_NOT_SENT, &set)
+            }
         }
         Some(OtpChannel::Totp) => redirect(paths::OTP, &set),
     }
@@ -381,9 +385,18 @@ fn otp_page(
     )
 }
 
+/// The OTP page after a login whose emailed code could not be sent.
+const OTP_CODE_NOT_SENT: &str = "/otp?envoi=echec";
+const CODE_NOT_SENT: &str =
+    "Aucun code n'a pu être envoyé pour le moment. Réessayez avec « Renvoyer un code » dans quelques minutes.";
+
 async fn otp_get(req: &Request<Bytes>, st: &PortalState) -> Response<Bytes> {
+    let not_sent = req.uri().query() == Some("envoi=echec");
     match pending_login(req, st).await {
-        Ok((live, channel)) => otp_page(st, &live, channel, None, None),
+        Ok((live, channel)) => {
+            let note = (not_sent && channel == OtpChannel::Email).then_some(CODE_NOT_SENT);
+            otp_page(st, &live, channel, None, note)
+        }
         Err(r) => r,
     }
 }

@@ -20,6 +20,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// `Strict-Transport-Security` on every HTTPS answer: one year, this host only (other
+/// hosts of the operator's domain may not all be HTTPS).
+pub const HSTS: &str = "max-age=31536000";
+
 /// A started gateway (public listener and optional metrics listener).
 pub struct RunningGateway {
     pub addr: SocketAddr,
@@ -28,6 +32,8 @@ pub struct RunningGateway {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     metrics_upkeep: JoinHandle<()>,
+    /// Timers of the gateway's own upkeep (sessions gauge, mail relay probe).
+    background: Vec<JoinHandle<()>>,
 }
 
 impl RunningGateway {
@@ -38,7 +44,28 @@ impl RunningGateway {
             let _ = t.await;
         }
         self.metrics_upkeep.abort();
+        for t in self.background {
+            t.abort();
+        }
     }
+}
+
+/// How often the SMTP relay is probed (what reset pages rely on to say mail is down).
+const MAIL_RELAY_PROBE: Duration = Duration::from_secs(60);
+
+/// Counts live sessions for `gateway_sessions_active` once a minute (a store scan:
+/// never on the request path).
+fn spawn_sessions_gauge(state: Arc<AppState>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match state.auth.sessions().count_live().await {
+                Ok(n) => telemetry::record_sessions_active(n),
+                Err(e) => tracing::debug!(error = %e, "sessions not counted"),
+            }
+        }
+    })
 }
 
 /// Binds the listeners and starts serving in the background.
@@ -69,9 +96,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
     let mut tasks = Vec::new();
 
     let st = state.clone();
+    // The gateway terminates TLS itself: browsers must never come back in clear.
+    // (Behind a TLS-terminating balancer, the balancer sets it: deploy/nginx.)
+    let hsts = opts.tls.is_some();
     let handler: Handler = Arc::new(move |req, conn| {
         let st = st.clone();
-        Box::pin(router::route(req, conn, st))
+        Box::pin(async move {
+            let mut resp = router::route(req, conn, st).await;
+            if hsts {
+                resp.headers_mut()
+                    .entry(http::header::STRICT_TRANSPORT_SECURITY)
+                    .or_insert(http::HeaderValue::from_static(HSTS));
+            }
+            resp
+        })
     });
     tasks.push(tokio::spawn(listener::serve(
         public,
@@ -107,9 +145,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningGateway> {
         };
         tasks.push(tokio::spawn(listener::serve(ml, mopts, handler, rx)));
     }
+    let mut background = vec![spawn_sessions_gauge(state.clone())];
+    if let Some(mailer) = &state.auth.portal.mailer {
+        background.push(mailer.start_relay_probe(MAIL_RELAY_PROBE));
+    }
     Ok(RunningGateway {
         addr,
         metrics_addr,
+        background,
         state,
         shutdown: tx,
         tasks,

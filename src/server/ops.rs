@@ -57,6 +57,14 @@ impl ReadinessCheck for UpstreamReadiness {
     }
 }
 
+pub fn not_found() -> Response<Body> {
+    text(
+        StatusCode::NOT_FOUND,
+        "not found\n",
+        "text/plain; charset=utf-8",
+    )
+}
+
 pub fn healthz() -> Response<Body> {
     text(StatusCode::OK, "ok\n", "text/plain; charset=utf-8")
 }
@@ -80,7 +88,11 @@ pub async fn readyz(checks: &[Arc<dyn ReadinessCheck>], detailed: bool) -> Respo
 }
 
 pub fn metrics(handle: &PrometheusHandle) -> Response<Body> {
-    text(StatusCode::OK, handle.render(), "text/plain; version=0.0.4")
+    text(
+        StatusCode::OK,
+        crate::telemetry::render_metrics(handle),
+        "text/plain; version=0.0.4",
+    )
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>, ct: &'static str) -> Response<Body> {

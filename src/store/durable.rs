@@ -131,14 +131,24 @@ impl DurableStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        match self {
+        let started = std::time::Instant::now();
+        let result = match self {
             DurableStore::Sqlite(s) => {
                 let conn = s.conn.clone();
                 tokio::task::spawn_blocking(move || f(&mut conn.lock()))
                     .await
-                    .map_err(|e| StoreError::Database(format!("blocking task: {e}")))?
+                    .map_err(|e| StoreError::Database(format!("blocking task: {e}")))
+                    .and_then(|r| r)
             }
-        }
+        };
+        // gateway_store_operation_seconds{store="durable",backend="sqlite"} and errors.
+        crate::telemetry::record_store_operation(
+            "durable",
+            "sqlite",
+            started.elapsed(),
+            result.is_ok(),
+        );
+        result
     }
 
     fn upsert_sql(column: &str) -> String {

@@ -64,7 +64,9 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            sqlite_path: PathBuf::from("gateway-state.sqlite3"),
+            // The systemd unit's StateDirectory=; no relative path (it would depend on
+            // the working directory). The demo and tests set their own.
+            sqlite_path: PathBuf::from("/var/lib/mssante-gateway/state.sqlite3"),
             data_key: None,
             memory_max_entries: 1_000_000,
             short_backend: ShortBackend::Memory,

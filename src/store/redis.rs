@@ -219,17 +219,27 @@ impl RedisShortStore {
     }
 
     /// Runs `f` under the store's deadline (a stuck server must not hang a login).
+    /// Every command goes through here, so this is where it is timed and its failures
+    /// counted (`gateway_store_operation_seconds{store="short",backend="redis"}`).
     async fn deadline<T>(
         &self,
         f: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout * 2, f).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout * 2, f).await {
             Ok(r) => r.map_err(redis_err),
             Err(_) => Err(StoreError::Database(format!(
                 "redis: no answer within {} ms",
                 self.timeout.as_millis() * 2
             ))),
-        }
+        };
+        crate::telemetry::record_store_operation(
+            "short",
+            "redis",
+            started.elapsed(),
+            result.is_ok(),
+        );
+        result
     }
 
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
@@ -319,6 +329,29 @@ impl RedisShortStore {
     pub async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
         self.query::<()>(::redis::cmd("SREM").arg(self.key(key)).arg(member))
             .await
+    }
+
+    /// Keys under `prefix` (SCAN, 1,000 per round trip): for metrics on a slow timer.
+    pub async fn count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let pattern = format!("{}*", self.key(prefix));
+        let (mut cursor, mut n) = (0u64, 0u64);
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .query(
+                    ::redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            n += keys.len() as u64;
+            if next == 0 {
+                return Ok(n);
+            }
+            cursor = next;
+        }
     }
 
     pub async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {

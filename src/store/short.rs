@@ -410,6 +410,21 @@ impl ShortStore {
         }
     }
 
+    /// Live entries whose key starts with `prefix` (metrics: one scan of the store,
+    /// so call it on a slow timer, never per request).
+    pub async fn count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        match self {
+            ShortStore::Memory(m) => {
+                let now = m.clock.now_ms();
+                Ok(m.cache
+                    .iter()
+                    .filter(|(k, e)| k.starts_with(prefix) && e.expires_at_ms > now)
+                    .count() as u64)
+            }
+            ShortStore::Redis(r) => r.count_prefix(prefix).await,
+        }
+    }
+
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.get(key).await? {
             Some(d) => serde_json::from_slice(&d)

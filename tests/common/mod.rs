@@ -22,6 +22,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mssante-gateway");
 pub const TEST_WHITELIST: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo/whitelist.xml");
 
+/// The sample annuaire every test gateway serves unless a test sets `[directory]`.
+pub const TEST_ANNUAIRE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/annuaire/sample.ldif");
+
 /// Installs the ring provider (reqwest with `rustls-no-provider` needs it).
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -219,6 +223,7 @@ pub fn gateway_config_in(upstream_url: &str, extra: &str, dir: &std::path::Path)
          [policy]\nwhitelist_source = \"{TEST_WHITELIST}\"\nwhitelist_min_domains = 10\n\
          mssante_domains = [\"esantepdl.mssante.fr\", \"chu-exemple.mssante.fr\"]\n\
          local_domains = [\"esantepdl.mssante.fr\", \"chu-exemple.mssante.fr\"]\n\
+         [directory]\nbackend = \"ldif\"\nldif_file = \"{TEST_ANNUAIRE}\"\n\
          [auth.session]\ninsecure_loopback_demo = true\n\
          [auth.regulation]\nfailure_min_delay_ms = 50\n\
          [auth.store]\ndata_key_file = \"{}\"\nsqlite_path = \"{}\"\n\

@@ -14,10 +14,15 @@ use std::time::{Duration, Instant};
 pub const PYTHON: &str = "/usr/bin/python3";
 
 const HANDLER: &str = r#"
-import asyncio, email, email.policy, json, os, socket, sys, threading
+import asyncio, email, email.policy, json, os, socket, ssl, sys, threading
 from aiosmtpd.smtp import SMTP
 
 OUT = sys.argv[1]
+# Optional certificate and key: STARTTLS offered and required before MAIL.
+TLS = None
+if len(sys.argv) > 3:
+    TLS = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    TLS.load_cert_chain(sys.argv[2], sys.argv[3])
 
 class Sink:
     def __init__(self):
@@ -62,7 +67,8 @@ async def main():
     handler = Sink()
     loop = asyncio.get_running_loop()
     srv = await loop.create_server(
-        lambda: SMTP(handler, hostname="smtp-sink.test", data_size_limit=10 * 1024 * 1024),
+        lambda: SMTP(handler, hostname="smtp-sink.test", data_size_limit=10 * 1024 * 1024,
+                     tls_context=TLS, require_starttls=TLS is not None),
         sock=sock,
     )
     print("smtp listening on %d" % sock.getsockname()[1], flush=True)
@@ -121,6 +127,15 @@ pub fn require_aiosmtpd() {
 impl SmtpSink {
     /// Starts the server and waits until it accepts connections.
     pub fn start() -> SmtpSink {
+        Self::start_with(&[])
+    }
+
+    /// A server that requires STARTTLS with this certificate chain and key (PEM files).
+    pub fn start_starttls(cert: &Path, key: &Path) -> SmtpSink {
+        Self::start_with(&[cert, key])
+    }
+
+    fn start_with(tls_files: &[&Path]) -> SmtpSink {
         require_aiosmtpd();
         let dir = tempfile::tempdir().expect("tempdir");
         let maildir = dir.path().join("maildir");
@@ -131,6 +146,7 @@ impl SmtpSink {
         let mut child = Command::new(PYTHON)
             .arg(&script)
             .arg(&maildir)
+            .args(tls_files)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)

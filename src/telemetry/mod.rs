@@ -2,9 +2,12 @@
 //!
 //! Logs: `tracing` with a JSON or text layer (`[log]`); one `access` line per
 //! request (method, path without query, status, surface, latency) and `audit`
-//! lines from `crate::audit`. Never log cookies, tokens, query strings or bodies.
+//! lines from `crate::audit` (flat JSON objects in the JSON format, see
+//! `audit_json`). Never log cookies, tokens, query strings or bodies.
 //!
-//! Metrics (Prometheus, served on the metrics listener at `/metrics`):
+//! Metrics (Prometheus, served on the metrics listener at `/metrics`): the request
+//! path's series below, the backends' series in [`series`], the standard
+//! `process_*` series (memory, file descriptors, CPU) and `gateway_build_info`.
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
@@ -13,11 +16,25 @@
 //! | `gateway_active_connections` | gauge | | open client connections |
 //! | `gateway_policy_decisions_total` | counter | decision | SOAP pipeline decisions |
 //! | `gateway_audit_events_total` | counter | kind | audit events (see `audit.rs`) |
+//! | `gateway_build_info` | gauge (1) | version, commit | what is running |
+
+mod audit_json;
+pub mod series;
+
+pub use series::{
+    record_certificate_not_after, record_from_audit, record_ldap, record_ldap_pool, record_mail,
+    record_mail_relay_up, record_mta_answer, record_session_created, record_sessions_active,
+    record_sessions_ended, record_store_operation, LdapOutcome, MtaConnectionGauge,
+};
 
 use crate::config::{LogConfig, LogFormat};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
+
+/// Version and commit of this build (`build.rs` reads the commit from git).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const COMMIT: &str = env!("MSSANTE_BUILD_COMMIT");
 
 /// Metric names, defined once.
 pub mod names {
@@ -26,6 +43,7 @@ pub mod names {
     pub const ACTIVE_CONNECTIONS: &str = "gateway_active_connections";
     pub const POLICY_DECISIONS_TOTAL: &str = "gateway_policy_decisions_total";
     pub const AUDIT_EVENTS_TOTAL: &str = "gateway_audit_events_total";
+    pub const BUILD_INFO: &str = "gateway_build_info";
 }
 
 /// Installs the log subscriber. Safe to call more than once (later calls are ignored).
@@ -36,12 +54,18 @@ pub fn init_logging(cfg: &LogConfig) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match cfg.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .event_format(audit_json::AuditFlattening::new(
+                tracing_subscriber::fmt::format().json().flatten_event(true),
+            ))
+            .try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Installs the Prometheus recorder once per process and returns its handle.
 pub fn metrics_handle() -> PrometheusHandle {
@@ -57,9 +81,22 @@ pub fn metrics_handle() -> PrometheusHandle {
             // Another recorder may exist (unit tests): metrics then go there, which is fine.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            metrics::gauge!(names::BUILD_INFO, "version" => VERSION, "commit" => COMMIT).set(1.0);
             handle
         })
         .clone()
+}
+
+/// The exposition text, with the `process_*` series read just now.
+pub fn render_metrics(handle: &PrometheusHandle) -> String {
+    PROCESS
+        .get_or_init(|| {
+            let c = metrics_process::Collector::default();
+            c.describe();
+            c
+        })
+        .collect();
+    handle.render()
 }
 
 /// Folds recorded histogram samples into their buckets every few seconds.
@@ -88,6 +125,11 @@ fn describe() {
     metrics::describe_gauge!(names::ACTIVE_CONNECTIONS, "Open client connections");
     metrics::describe_counter!(names::POLICY_DECISIONS_TOTAL, "SOAP pipeline decisions");
     metrics::describe_counter!(names::AUDIT_EVENTS_TOTAL, "Audit events, by kind");
+    metrics::describe_gauge!(
+        names::BUILD_INFO,
+        "Always 1; the labels say which version and commit run"
+    );
+    series::describe();
 }
 
 /// Counts one answered request.
