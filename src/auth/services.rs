@@ -11,7 +11,6 @@ use super::upstream::UpstreamClient;
 use crate::config::Config;
 use crate::mail::Mailer;
 use crate::portal::PortalState;
-use crate::store::DurableStore;
 use std::time::Duration;
 
 /// Lifetime of a SOAP two-factor stage token (Zimbra keeps one 1 h; a login needs minutes).
@@ -26,16 +25,15 @@ pub struct AuthServices {
 
 impl AuthServices {
     /// Builds the services from `[auth]` and `[upstream]`. Fails (the gateway does not
-    /// start) without a data key or when the SQLite file cannot be opened.
+    /// start) without a data key, when the durable store cannot be opened, has a
+    /// schema newer than this binary, or holds secrets sealed with another key.
     pub async fn new(config: &Config) -> anyhow::Result<Self> {
         let auth = &config.auth;
-        let key = auth.store.load_data_key()?;
-        let durable = DurableStore::open_sqlite(&auth.store.sqlite_path, key).map_err(|e| {
-            anyhow::anyhow!(
-                "auth.store.sqlite_path ({}): {e}",
-                auth.store.sqlite_path.display()
-            )
-        })?;
+        let durable = auth
+            .store
+            .open_durable()
+            .await
+            .map_err(|e| anyhow::anyhow!("durable store: {e}"))?;
         let short = auth
             .store
             .open_short(Clock::System)

@@ -4,4 +4,5 @@ pub mod check_config;
 pub mod demo;
 pub mod sandbox;
 pub mod serve;
+pub mod store;
 pub mod users;
