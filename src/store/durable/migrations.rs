@@ -16,6 +16,7 @@
 use super::super::StoreError;
 
 /// One schema step.
+#[derive(Debug)]
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
