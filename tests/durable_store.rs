@@ -213,7 +213,10 @@ async fn secret_sealed_at_rest_and_bound_to_its_user(env: Env) {
     let s = env.open().await;
     s.set_totp_secret("alice", Some(SECRET)).await.unwrap();
     let raw = env.raw_secret("alice");
-    assert!(raw.len() > SECRET.len(), "sealed value: nonce, ciphertext, tag");
+    assert!(
+        raw.len() > SECRET.len(),
+        "sealed value: nonce, ciphertext, tag"
+    );
     assert!(
         !raw.windows(8).any(|w| w == &SECRET.as_bytes()[..8]),
         "the secret is stored in clear"
@@ -278,9 +281,9 @@ async fn used_totp_steps_are_refused(env: Env) {
     let mut tasks = Vec::new();
     for i in 0..8 {
         let st = if i % 2 == 0 { s.clone() } else { other.clone() };
-        tasks.push(tokio::spawn(
-            async move { st.accept_totp_step("alice", 1002).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            st.accept_totp_step("alice", 1002).await
+        }));
     }
     let mut won = 0;
     for t in tasks {
@@ -304,7 +307,9 @@ async fn schema_newer_than_the_binary_is_refused(env: Env) {
     assert!(err.to_string().contains("newer than this binary"), "{err}");
     let problems = env.config().durable_preflight().await;
     assert!(
-        problems.iter().any(|p| p.contains("newer than this binary")),
+        problems
+            .iter()
+            .any(|p| p.contains("newer than this binary")),
         "{problems:?}"
     );
 }
@@ -317,7 +322,10 @@ async fn wrong_data_key_is_refused_at_start(env: Env) {
     wrong.data_key = Some(Secret::new(random_key_hex()));
     let err = wrong.open_durable().await.unwrap_err();
     assert!(matches!(err, StoreError::DataKeyMismatch(_)), "{err}");
-    assert!(err.to_string().contains("auth.store.data_key_file"), "{err}");
+    assert!(
+        err.to_string().contains("auth.store.data_key_file"),
+        "{err}"
+    );
     // Refused even for a store where nobody enrolled yet: the check value decides.
     let empty = Env {
         dir: tempfile::tempdir().unwrap(),
@@ -340,7 +348,13 @@ async fn wrong_data_key_is_refused_at_start(env: Env) {
         "{problems:?}"
     );
     assert!(env.config().durable_preflight().await.is_empty());
-    assert!(env.open().await.totp_secret("alice").await.unwrap().is_some());
+    assert!(env
+        .open()
+        .await
+        .totp_secret("alice")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 // ------------------------------------------------------ migrations
@@ -413,7 +427,10 @@ async fn previous_release_sqlite_file_upgrades_in_place() {
         s.totp_secret("alice").await.unwrap().unwrap().expose(),
         SECRET
     );
-    assert!(!s.accept_totp_step("alice", 500).await.unwrap(), "used step kept");
+    assert!(
+        !s.accept_totp_step("alice", 500).await.unwrap(),
+        "used step kept"
+    );
     assert_eq!(
         s.get("bob").await.unwrap().contact_email.as_deref(),
         Some("bob@perso.example")
@@ -446,13 +463,19 @@ async fn previous_release_sqlite_file_upgrades_in_place() {
     let out = common::run_binary(&["store", "migrate", "--config", cfg.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
-    assert!(stdout.contains(&format!("version {CURRENT_VERSION}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("version {CURRENT_VERSION}")),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
 async fn store_migrate_command_upgrades_an_old_file_then_finds_nothing_to_do() {
     let env = Env::sqlite();
-    previous_release_file(&env.sqlite_path(), &DataKey::from_hex(&env.key_hex).unwrap());
+    previous_release_file(
+        &env.sqlite_path(),
+        &DataKey::from_hex(&env.key_hex).unwrap(),
+    );
     let cfg = write_gateway_store_config(&env, &env.config());
     let run = || common::run_binary(&["store", "migrate", "--config", cfg.to_str().unwrap()]);
     let out = run();
@@ -483,14 +506,20 @@ async fn postgres_schema_from_scratch_once_with_concurrent_starts() {
     }
     let pg = env.pg();
     assert_eq!(
-        pg.psql("gw", "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"),
+        pg.psql(
+            "gw",
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"
+        ),
         (1..=CURRENT_VERSION)
             .map(|v| v.to_string())
             .collect::<Vec<_>>()
             .join(",")
     );
     assert_eq!(
-        pg.psql("gw", "SELECT COUNT(*) FROM store_meta WHERE name = 'data_key_check'"),
+        pg.psql(
+            "gw",
+            "SELECT COUNT(*) FROM store_meta WHERE name = 'data_key_check'"
+        ),
         "1"
     );
     for table in ["user_security", "recovery_code", "store_meta"] {
@@ -520,10 +549,16 @@ async fn preflight_reports_every_problem_and_changes_nothing() {
     assert!(env.config().durable_preflight().await.is_empty());
     assert!(!env.sqlite_path().exists());
     // A file that is not SQLite.
-    std::fs::write(env.sqlite_path(), "not a database, just text padding it out").unwrap();
+    std::fs::write(
+        env.sqlite_path(),
+        "not a database, just text padding it out",
+    )
+    .unwrap();
     let problems = env.config().durable_preflight().await;
     assert!(
-        problems.iter().any(|p| p.starts_with("auth.store.sqlite_path")),
+        problems
+            .iter()
+            .any(|p| p.starts_with("auth.store.sqlite_path")),
         "{problems:?}"
     );
     // PostgreSQL settings: all reported at once.
@@ -542,9 +577,15 @@ async fn preflight_reports_every_problem_and_changes_nothing() {
         "auth.store.postgres_pool_size",
         "auth.store.data_key_file",
     ] {
-        assert!(problems.iter().any(|p| p.starts_with(key)), "{key}: {problems:?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with(key)),
+            "{key}: {problems:?}"
+        );
     }
-    assert!(!problems.iter().any(|p| p.contains("inline")), "password shown: {problems:?}");
+    assert!(
+        !problems.iter().any(|p| p.contains("inline")),
+        "password shown: {problems:?}"
+    );
     // A CA file that is not PEM.
     let not_pem = env.dir.path().join("ca.txt");
     std::fs::write(&not_pem, "hello").unwrap();
@@ -643,15 +684,23 @@ async fn store_copy_is_idempotent_counts_rows_and_never_overwrites() {
     let (code, stdout, stderr) = copy_cmd(&source, &url, None);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
-        line(&stdout, "user_security").contains("3 dans la source, 3 copiée(s), 0 déjà présente(s)"),
+        line(&stdout, "user_security")
+            .contains("3 dans la source, 3 copiée(s), 0 déjà présente(s)"),
         "{stdout}"
     );
     assert!(
         line(&stdout, "recovery_code").contains("2 dans la source, 2 copiée(s)"),
         "{stdout}"
     );
-    assert!(line(&stdout, "store_meta").contains("1 copiée(s)"), "{stdout}");
-    assert_eq!(std::fs::read(&source).unwrap(), before, "the source was written");
+    assert!(
+        line(&stdout, "store_meta").contains("1 copiée(s)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(&source).unwrap(),
+        before,
+        "the source was written"
+    );
 
     // Again: nothing more, and it says so.
     let (code, stdout, stderr) = copy_cmd(&source, &url, None);
@@ -675,19 +724,28 @@ async fn store_copy_is_idempotent_counts_rows_and_never_overwrites() {
     assert!(!target.accept_totp_step("alice", 500).await.unwrap());
 
     // A code used and a channel changed on the target are not undone by a new copy.
-    assert!(target.consume_recovery_code("alice", vec![1; 32]).await.unwrap());
+    assert!(target
+        .consume_recovery_code("alice", vec![1; 32])
+        .await
+        .unwrap());
     target
         .set_otp_channel("carol", Some(OtpChannel::Email))
         .await
         .unwrap();
     let (code, stdout, stderr) = copy_cmd(&source, &url, None);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
-    assert!(stderr.contains("alice") && stderr.contains("carol"), "{stderr}");
+    assert!(
+        stderr.contains("alice") && stderr.contains("carol"),
+        "{stderr}"
+    );
     assert!(
         line(&stdout, "user_security").contains("1 déjà présente(s), 2 laissée(s)"),
         "{stdout}"
     );
-    assert!(!target.consume_recovery_code("alice", vec![1; 32]).await.unwrap());
+    assert!(!target
+        .consume_recovery_code("alice", vec![1; 32])
+        .await
+        .unwrap());
     assert_eq!(
         target.get("carol").await.unwrap().otp_channel,
         Some(OtpChannel::Email)
@@ -765,7 +823,10 @@ async fn tls_with_a_private_ca() {
         ..cfg.clone()
     };
     let err = no_ca.open_durable().await.unwrap_err().to_string();
-    assert!(err.contains("cannot reach") && err.contains("certificate"), "{err}");
+    assert!(
+        err.contains("cannot reach") && err.contains("certificate"),
+        "{err}"
+    );
     // A name the certificate does not carry is refused too.
     let wrong_name = StoreConfig {
         postgres_url: format!("postgres://postgres@127.0.0.2:{}/gw", env.pg().port),
@@ -801,7 +862,10 @@ async fn pool_exhaustion_and_slow_statements_give_clean_errors() {
     let t = Instant::now();
     let err = s.get("alice").await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
-    assert!(err.to_string().contains("auth.store.postgres_pool_size"), "{err}");
+    assert!(
+        err.to_string().contains("auth.store.postgres_pool_size"),
+        "{err}"
+    );
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     drop(held);
     s.get("alice").await.unwrap();
@@ -910,7 +974,10 @@ async fn gateway_on_postgres_enrols_logs_in_and_survives_an_outage() {
     // The enrolment is in PostgreSQL, sealed.
     let pg = env.pg();
     assert_eq!(
-        pg.psql("gw", &format!("SELECT otp_channel FROM user_security WHERE user_name = '{USER}'")),
+        pg.psql(
+            "gw",
+            &format!("SELECT otp_channel FROM user_security WHERE user_name = '{USER}'")
+        ),
         "totp"
     );
     let http = common::client();
@@ -935,20 +1002,32 @@ async fn gateway_on_postgres_enrols_logs_in_and_survives_an_outage() {
     env.pg.as_mut().unwrap().restart();
     let deadline = Instant::now() + Duration::from_secs(15);
     while ready(&gw).await != 200 {
-        assert!(Instant::now() < deadline, "gateway did not become ready again");
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not become ready again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let token = soap_login(&gw, USER, &next).await.expect("login after recovery");
+    let token = soap_login(&gw, USER, &next)
+        .await
+        .expect("login after recovery");
     assert!(!token.is_empty());
     // The step is used now: the same code is refused (replay) on PostgreSQL too.
     assert!(soap_login(&gw, USER, &next).await.is_err());
-    assert!(!gw.proc.stderr().contains(SUPERUSER_PASSWORD), "password logged");
+    assert!(
+        !gw.proc.stderr().contains(SUPERUSER_PASSWORD),
+        "password logged"
+    );
 }
 
 #[tokio::test]
 async fn gateway_refuses_to_start_with_another_data_key() {
     let env = Env::sqlite();
-    env.open().await.set_totp_secret("alice", Some(SECRET)).await.unwrap();
+    env.open()
+        .await
+        .set_totp_secret("alice", Some(SECRET))
+        .await
+        .unwrap();
     let mut wrong = env.config();
     wrong.data_key = Some(Secret::new(random_key_hex()));
     let store_cfg = write_gateway_store_config(&env, &wrong);
@@ -967,5 +1046,8 @@ async fn gateway_refuses_to_start_with_another_data_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("auth.store.data_key_file"), "{stderr}");
-    assert!(stderr.contains(&env.sqlite_path().display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains(&env.sqlite_path().display().to_string()),
+        "{stderr}"
+    );
 }

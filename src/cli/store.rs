@@ -56,8 +56,8 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<ExitCode> {
 
 /// `[auth.store]` of `path`, its durable settings checked.
 fn store_config(path: &Path) -> anyhow::Result<StoreConfig> {
-    let auth: AuthConfig = Config::load_section(path, "auth")
-        .map_err(|e| anyhow!("{} :\n{e}", path.display()))?;
+    let auth: AuthConfig =
+        Config::load_section(path, "auth").map_err(|e| anyhow!("{} :\n{e}", path.display()))?;
     let errors = auth.store.validate_durable();
     if !errors.is_empty() {
         bail!("{} :\n  - {}", path.display(), errors.join("\n  - "));
@@ -86,10 +86,7 @@ async fn migrate(config: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     if report.from == report.to {
-        println!(
-            "schéma à jour : version {} ({location})",
-            report.to
-        );
+        println!("schéma à jour : version {} ({location})", report.to);
     } else {
         println!(
             "schéma migré de la version {} à la version {} ({location})",

@@ -90,11 +90,12 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 async fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
-    cfg.auth
-        .store
-        .open_durable()
-        .await
-        .map_err(|e| anyhow!("base de sécurité ({}) : {e}", cfg.auth.store.durable_backend.as_str()))
+    cfg.auth.store.open_durable().await.map_err(|e| {
+        anyhow!(
+            "base de sécurité ({}) : {e}",
+            cfg.auth.store.durable_backend.as_str()
+        )
+    })
 }
 
 fn user_of(cfg: &Config, input: &str) -> anyhow::Result<String> {

@@ -100,7 +100,9 @@ fn template(bin: &Path, run_as: Option<(u32, u32)>) -> PathBuf {
         .and_then(|v| v.to_str())
         .unwrap_or("x")
         .to_owned();
-    let uid = run_as.map(|(u, _)| u.to_string()).unwrap_or_else(|| "self".into());
+    let uid = run_as
+        .map(|(u, _)| u.to_string())
+        .unwrap_or_else(|| "self".into());
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let ready = root.join(format!("postgres-template-{version}-{uid}"));
     // Tests of one binary start clusters in parallel: one initdb is enough.
@@ -134,7 +136,10 @@ fn template(bin: &Path, run_as: Option<(u32, u32)>) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::create_dir_all(&root).unwrap();
-    let staging = root.join(format!("postgres-template-{version}-{uid}.{}", std::process::id()));
+    let staging = root.join(format!(
+        "postgres-template-{version}-{uid}.{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).unwrap();
     copy_dir(&data, &staging.join("data"));
@@ -218,7 +223,11 @@ impl PgCluster {
     /// Starts the server again on the same port and data (after `stop`).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        assert!(self.try_start(), "postgres did not start again:\n{}", self.log());
+        assert!(
+            self.try_start(),
+            "postgres did not start again:\n{}",
+            self.log()
+        );
     }
 
     fn try_start(&mut self) -> bool {
@@ -241,7 +250,12 @@ impl PgCluster {
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=60"])
             .args(["-c", "shared_buffers=16MB", "-c", "ssl=on"])
-            .args(["-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"])
+            .args([
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -42,7 +42,10 @@ impl std::str::FromStr for Endpoint {
             }
             return Ok(Endpoint::Sqlite(PathBuf::from(path)));
         }
-        let url = s.strip_prefix("postgres:").filter(|u| u.contains("://")).unwrap_or(s);
+        let url = s
+            .strip_prefix("postgres:")
+            .filter(|u| u.contains("://"))
+            .unwrap_or(s);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Endpoint::Postgres(url.to_owned()));
         }
@@ -128,10 +131,12 @@ fn evidence_of(s: &Snapshot) -> StoredKeyEvidence {
             .find(|m| m.name == key_check::CHECK_NAME)
             .map(|m| m.value.clone()),
         sample: s.users.iter().find_map(|u| {
-            u.totp_secret.as_ref().map(|sealed| key_check::SealedSample {
-                context: super::totp_context(&u.user),
-                sealed: sealed.clone(),
-            })
+            u.totp_secret
+                .as_ref()
+                .map(|sealed| key_check::SealedSample {
+                    context: super::totp_context(&u.user),
+                    sealed: sealed.clone(),
+                })
         }),
     }
 }
@@ -164,8 +169,14 @@ type TargetUsers = HashMap<String, UserRow>;
 
 async fn read_target(
     tx: &deadpool_postgres::Transaction<'_>,
-) -> Result<(TargetUsers, BTreeMap<String, BTreeSet<Vec<u8>>>, HashMap<String, Vec<u8>>), StoreError>
-{
+) -> Result<
+    (
+        TargetUsers,
+        BTreeMap<String, BTreeSet<Vec<u8>>>,
+        HashMap<String, Vec<u8>>,
+    ),
+    StoreError,
+> {
     let mut users = HashMap::new();
     for r in tx
         .query(

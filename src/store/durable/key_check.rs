@@ -72,7 +72,10 @@ mod tests {
         };
         assert!(!verify(&k, &ev, "x").unwrap());
         let err = verify(&DataKey::generate(), &ev, "the SQLite file x").unwrap_err();
-        assert!(err.to_string().contains("auth.store.data_key_file"), "{err}");
+        assert!(
+            err.to_string().contains("auth.store.data_key_file"),
+            "{err}"
+        );
         assert!(err.to_string().contains("the SQLite file x"), "{err}");
     }
 

@@ -133,7 +133,10 @@ impl DurableStore {
     }
 
     /// Connects, migrates and checks the key against a PostgreSQL database.
-    pub async fn open_postgres(settings: &PostgresSettings, key: DataKey) -> Result<Self, StoreError> {
+    pub async fn open_postgres(
+        settings: &PostgresSettings,
+        key: DataKey,
+    ) -> Result<Self, StoreError> {
         let store = PostgresStore::connect(settings).await?;
         store.migrate().await?;
         if key_check::verify(&key, &store.key_evidence().await?, store.location())? {
@@ -192,7 +195,11 @@ impl DurableStore {
         }
     }
 
-    pub async fn set_contact_email(&self, user: &str, email: Option<&str>) -> Result<(), StoreError> {
+    pub async fn set_contact_email(
+        &self,
+        user: &str,
+        email: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.set_text("contact_email", user, email).await
     }
 

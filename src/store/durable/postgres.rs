@@ -10,8 +10,8 @@ use super::UserSecurity;
 use crate::store::StoreError;
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 use std::sync::Arc;
-use tokio_postgres::GenericClient;
 use std::time::Duration;
+use tokio_postgres::GenericClient;
 
 /// Key of the advisory lock held while migrating or copying (two instances starting
 /// together migrate one after the other).
@@ -73,11 +73,9 @@ impl PostgresStore {
                 "{} did not accept a connection in time (auth.store.postgres_connect_timeout_ms)",
                 self.location
             )),
-            PoolError::Backend(e) => StoreError::Unavailable(format!(
-                "cannot reach {}: {}",
-                self.location,
-                describe(&e)
-            )),
+            PoolError::Backend(e) => {
+                StoreError::Unavailable(format!("cannot reach {}: {}", self.location, describe(&e)))
+            }
             other => StoreError::Unavailable(format!("{}: {other}", self.location)),
         })
     }
@@ -170,7 +168,11 @@ impl PostgresStore {
     }
 
     /// A new sealed secret (or none) and no used step, in one statement.
-    pub async fn set_totp_secret(&self, user: &str, sealed: Option<&[u8]>) -> Result<(), StoreError> {
+    pub async fn set_totp_secret(
+        &self,
+        user: &str,
+        sealed: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         guarded!(self, c, {
             let st = c
                 .prepare_cached(
@@ -295,9 +297,12 @@ pub(super) async fn read_version(c: &(impl GenericClient + Sync)) -> Result<i64,
     if !exists {
         return Ok(0);
     }
-    Ok(c.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
-        .await?
-        .get(0))
+    Ok(c.query_one(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        &[],
+    )
+    .await?
+    .get(0))
 }
 
 /// Applies the pending steps inside `tx` (which holds the schema lock).
@@ -329,9 +334,12 @@ pub(super) async fn key_evidence_in(
 ) -> Result<StoredKeyEvidence, StoreError> {
     let version = read_version(c).await?;
     let check = if version >= 2 {
-        c.query_opt("SELECT value FROM store_meta WHERE name = $1", &[&CHECK_NAME])
-            .await?
-            .map(|r| r.get::<_, Vec<u8>>(0))
+        c.query_opt(
+            "SELECT value FROM store_meta WHERE name = $1",
+            &[&CHECK_NAME],
+        )
+        .await?
+        .map(|r| r.get::<_, Vec<u8>>(0))
     } else {
         None
     };

@@ -74,9 +74,11 @@ pub fn parse_url(url: &str) -> Result<ParsedUrl, String> {
         ));
     }
     if parsed.password().is_some() {
-        return Err("no password in the URL (check-config and logs would show it): \
+        return Err(
+            "no password in the URL (check-config and logs would show it): \
              give it as auth.store.postgres_password_file"
-            .into());
+                .into(),
+        );
     }
     let mut sslmode = None;
     let mut kept = Vec::new();
@@ -84,7 +86,9 @@ pub fn parse_url(url: &str) -> Result<ParsedUrl, String> {
         match k.as_ref() {
             "sslmode" => sslmode = Some(v.into_owned()),
             "password" => {
-                return Err("no password in the URL: give it as auth.store.postgres_password_file".into())
+                return Err(
+                    "no password in the URL: give it as auth.store.postgres_password_file".into(),
+                )
             }
             _ => kept.push((k.into_owned(), v.into_owned())),
         }
@@ -94,10 +98,7 @@ pub fn parse_url(url: &str) -> Result<ParsedUrl, String> {
     } else {
         parsed.query_pairs_mut().clear().extend_pairs(kept);
     }
-    let mut config: tokio_postgres::Config = parsed
-        .as_str()
-        .parse()
-        .map_err(|e| format!("{e}"))?;
+    let mut config: tokio_postgres::Config = parsed.as_str().parse().map_err(|e| format!("{e}"))?;
     let hosts = config.get_hosts().to_vec();
     if hosts.is_empty() {
         return Err("a host is required (postgres://user@host:5432/database)".into());
@@ -127,7 +128,9 @@ pub fn parse_url(url: &str) -> Result<ParsedUrl, String> {
         Some(other) => return Err(format!("sslmode={other}: verify-full or disable")),
     };
     if tls == TlsMode::VerifyFull && hosts.iter().any(|h| matches!(h, Host::Unix(_))) {
-        return Err("TLS does not apply to a unix socket: use sslmode=disable with host=/path".into());
+        return Err(
+            "TLS does not apply to a unix socket: use sslmode=disable with host=/path".into(),
+        );
     }
     if tls == TlsMode::Disable && !local {
         return Err(
@@ -206,8 +209,8 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, StoreE
 
 /// The checked settings, ready to connect: URL, password, timeouts on the connection.
 pub fn connection_config(s: &PostgresSettings) -> Result<ParsedUrl, StoreError> {
-    let mut p =
-        parse_url(&s.url).map_err(|e| StoreError::Config(format!("auth.store.postgres_url: {e}")))?;
+    let mut p = parse_url(&s.url)
+        .map_err(|e| StoreError::Config(format!("auth.store.postgres_url: {e}")))?;
     if let Some(pw) = &s.password {
         p.config.password(pw.expose());
     }
@@ -232,9 +235,7 @@ pub fn build_pool(s: &PostgresSettings) -> Result<(Pool, String), StoreError> {
         recycling_method: RecyclingMethod::Fast,
     };
     let manager = match p.tls {
-        TlsMode::Disable => {
-            Manager::from_config(p.config, tokio_postgres::NoTls, manager_config)
-        }
+        TlsMode::Disable => Manager::from_config(p.config, tokio_postgres::NoTls, manager_config),
         TlsMode::VerifyFull => Manager::from_config(
             p.config,
             tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(s.ca_file.as_deref())?),
@@ -260,13 +261,19 @@ mod tests {
     fn url_rules() {
         let ok = parse_url("postgres://gw@db.example.fr:5433/mssante").unwrap();
         assert_eq!(ok.tls, TlsMode::VerifyFull);
-        assert!(ok.location.contains("mssante on db.example.fr:5433"), "{}", ok.location);
+        assert!(
+            ok.location.contains("mssante on db.example.fr:5433"),
+            "{}",
+            ok.location
+        );
         let sock = parse_url("postgres://gw@%2Frun%2Fpostgresql/mssante").unwrap();
         assert_eq!(sock.tls, TlsMode::Disable);
         let sock = parse_url("postgres:///mssante?host=/run/postgresql&user=gw").unwrap();
         assert_eq!(sock.tls, TlsMode::Disable);
         assert_eq!(
-            parse_url("postgresql://gw@127.0.0.1/db?sslmode=disable").unwrap().tls,
+            parse_url("postgresql://gw@127.0.0.1/db?sslmode=disable")
+                .unwrap()
+                .tls,
             TlsMode::Disable
         );
         for (bad, why) in [
@@ -278,7 +285,10 @@ mod tests {
             ("mysql://gw@db/x", "scheme"),
             ("postgres://gw@db", "database name"),
             ("postgres://db/x", "user name"),
-            ("postgres://gw@%2Frun%2Fpg/db?sslmode=verify-full", "unix socket"),
+            (
+                "postgres://gw@%2Frun%2Fpg/db?sslmode=verify-full",
+                "unix socket",
+            ),
         ] {
             let err = parse_url(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
@@ -291,8 +301,13 @@ mod tests {
         let p = dir.path().join("ca.pem");
         std::fs::write(&p, "not a certificate\n").unwrap();
         let err = tls_config(Some(&p)).unwrap_err().to_string();
-        assert!(err.contains("auth.store.postgres_ca_file") && err.contains("no PEM"), "{err}");
-        let err = tls_config(Some(&dir.path().join("missing.pem"))).unwrap_err().to_string();
+        assert!(
+            err.contains("auth.store.postgres_ca_file") && err.contains("no PEM"),
+            "{err}"
+        );
+        let err = tls_config(Some(&dir.path().join("missing.pem")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("auth.store.postgres_ca_file"), "{err}");
     }
 

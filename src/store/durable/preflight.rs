@@ -28,7 +28,10 @@ pub async fn preflight(cfg: &StoreConfig) -> Vec<String> {
             }
         },
     };
-    if !problems.iter().all(|p| p.starts_with("auth.store.data_key_file")) {
+    if !problems
+        .iter()
+        .all(|p| p.starts_with("auth.store.data_key_file"))
+    {
         return problems; // the settings themselves are wrong: nothing to connect to
     }
     let found = match cfg.durable_backend {
@@ -102,8 +105,10 @@ fn inspect_sqlite(path: &Path) -> Result<Inspection, String> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(bad)?;
     let version = sqlite::schema_version(&conn).map_err(|e| format!("{key}: {e}"))?;
     // A file that is not SQLite fails here, not at user_version.
-    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(bad)?;
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(bad)?;
     if version > CURRENT_VERSION {
         return Ok(Some((
             version,

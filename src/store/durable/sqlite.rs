@@ -28,7 +28,10 @@ impl SqliteStore {
 
     /// A private in-memory database (tests).
     pub fn memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, "an in-memory SQLite store".into())
+        Self::init(
+            Connection::open_in_memory()?,
+            "an in-memory SQLite store".into(),
+        )
     }
 
     fn init(mut conn: Connection, location: String) -> Result<Self, StoreError> {
@@ -283,7 +286,8 @@ fn read_all(c: &Connection) -> Result<Snapshot, StoreError> {
         });
     }
     let mut codes = Vec::new();
-    let mut stmt = c.prepare("SELECT user, code_hash FROM recovery_code ORDER BY user, code_hash")?;
+    let mut stmt =
+        c.prepare("SELECT user, code_hash FROM recovery_code ORDER BY user, code_hash")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         codes.push(CodeRow {
@@ -302,4 +306,3 @@ fn read_all(c: &Connection) -> Result<Snapshot, StoreError> {
     }
     Ok(Snapshot { users, codes, meta })
 }
-
