@@ -367,11 +367,6 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         }
         return format!("{}: {}", db.severity(), db.message());
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
+    // Display already names the cause (e.g. "error connecting to server: …").
+    e.to_string()
 }
