@@ -953,6 +953,44 @@ async fn soap_login(gw: &common::GatewayProcess, user: &str, code: &str) -> Resu
     common::json_text(&v["Body"]["AuthResponse"]["authToken"]).ok_or_else(|| v.to_string())
 }
 
+/// The portal's password form, submitted as a browser would: (status, page).
+async fn portal_login(gw: &common::GatewayProcess, user: &str) -> (u16, String) {
+    let http = common::client();
+    let r = http
+        .get(gw.url("/connexion"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect();
+    let page = r.text().await.unwrap();
+    let hidden = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let i = page.find(&marker).expect("hidden field") + marker.len();
+        page[i..].split('"').next().unwrap().to_owned()
+    };
+    let form = [
+        ("csrf", hidden("csrf")),
+        ("username", user.to_owned()),
+        ("password", common::SANDBOX_PASSWORD.to_owned()),
+        ("return_to", hidden("return_to")),
+    ];
+    let r = http
+        .post(gw.url("/connexion"))
+        .header("Cookie", cookies.join("; "))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(form).unwrap())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn gateway_on_postgres_enrols_logs_in_and_survives_an_outage() {
     let mut env = Env::postgres();
@@ -997,6 +1035,9 @@ async fn gateway_on_postgres_enrols_logs_in_and_survives_an_outage() {
     assert_eq!(ready(&gw).await, 503);
     let (status, _) = common::soap_json(&gw.url("/service/soap"), &auth_password(USER)).await;
     assert_ne!(status, 200);
+    let (status, page) = portal_login(&gw, USER).await;
+    assert_eq!(status, 503, "{page}");
+    assert!(page.contains("indisponible"), "{page}");
 
     // Back: the same gateway process logs the user in.
     env.pg.as_mut().unwrap().restart();
