@@ -1,6 +1,7 @@
 //! Login and enrolment rate on the durable store (S2): SQLite (a local file in WAL
-//! mode) against PostgreSQL (a private cluster from `tests/common/postgres.rs`,
-//! reached over TLS on loopback as a deployment would, pool of 16). A login's
+//! mode, the gateway's settings) against PostgreSQL (a private cluster from
+//! `tests/common/postgres.rs` on the same disk, commits flushed like SQLite's, reached
+//! over TLS on loopback as a deployment would, pool of 16). A login's
 //! durable-store work is what the gateway does after the password step: read the
 //! user's settings, open the sealed TOTP secret, record the used step. An
 //! enrolment stores a sealed secret, the first used step, the channel and ten
@@ -96,7 +97,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pg = postgres::PgCluster::start();
+    let pg = postgres::PgCluster::start_durable();
     pg.create_database("bench");
     let key = hex::encode([7u8; 32]);
     let sqlite_cfg = StoreConfig {

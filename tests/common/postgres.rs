@@ -22,6 +22,8 @@ pub struct PgCluster {
     pub port: u16,
     child: Option<Child>,
     run_as: Option<(u32, u32)>,
+    /// fsync on every commit (benchmarks); tests turn it off for speed.
+    durable_commits: bool,
 }
 
 impl Drop for PgCluster {
@@ -186,8 +188,18 @@ fn write_certificates(dir: &Path) {
 }
 
 impl PgCluster {
-    /// A new cluster, started and ready.
+    /// A new cluster, started and ready (commits not flushed to disk: tests).
     pub fn start() -> PgCluster {
+        Self::start_with(false)
+    }
+
+    /// A cluster that flushes each commit to disk, as a production server does
+    /// (benchmarks comparing with SQLite, which does).
+    pub fn start_durable() -> PgCluster {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable_commits: bool) -> PgCluster {
         let bin = postgres_bin();
         let run_as = unprivileged_user();
         let template = template(&bin, run_as);
@@ -207,6 +219,7 @@ impl PgCluster {
             port: 0,
             child: None,
             run_as,
+            durable_commits,
         };
         for _ in 0..5 {
             pg.port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -247,8 +260,12 @@ impl PgCluster {
             .arg("-k")
             .arg(self.socket_dir())
             .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=60"])
+            .args(if self.durable_commits {
+                ["-c", "fsync=on", "-c", "synchronous_commit=on"]
+            } else {
+                ["-c", "fsync=off", "-c", "synchronous_commit=off"]
+            })
+            .args(["-c", "max_connections=60"])
             .args(["-c", "shared_buffers=16MB", "-c", "ssl=on"])
             .args([
                 "-c",

@@ -367,6 +367,17 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         }
         return format!("{}: {}", db.severity(), db.message());
     }
-    // Display already names the cause (e.g. "error connecting to server: …").
-    e.to_string()
+    // tokio-postgres' Display names only the kind ("error performing TLS handshake"):
+    // the reason is in the source chain.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
