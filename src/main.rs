@@ -72,6 +72,8 @@ enum Command {
     MtaPolicy(mssante_gateway::mta::MtaPolicyArgs),
     /// Users (regional IT): set contact emails, reset second factors, import a CSV.
     Users(cli::users::UsersArgs),
+    /// Durable store: schema migrations, copy from SQLite to PostgreSQL.
+    Store(cli::store::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
             Command::Annuaire(args) => mssante_gateway::directory::run_annuaire_cli(args),
             Command::MtaPolicy(args) => mssante_gateway::mta::run_cli(args).await,
             Command::Users(args) => return cli::users::run(args).await,
+            Command::Store(args) => return cli::store::run(args).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

@@ -14,7 +14,6 @@ use crate::directory::Directory;
 use crate::mail::Mailer;
 use crate::portal::PortalState;
 use crate::proxy::upstream::Upstream;
-use crate::store::DurableStore;
 use std::time::Duration;
 
 /// Lifetime of a SOAP two-factor stage token (Zimbra keeps one 1 h; a login needs minutes).
@@ -31,8 +30,9 @@ impl AuthServices {
     /// Builds the services from `[auth]` and `[upstream]`, calling the store through
     /// `upstream` (the proxy's client) and resolving login names with the store's
     /// admin API, else `directory`. Fails (the gateway does not start) without a data
-    /// key, when the SQLite file cannot be opened, or when the state backends could
-    /// make two instances disagree on who has a factor.
+    /// key, when the durable store cannot be opened, has a schema newer than this
+    /// binary or holds secrets sealed with another key, or when the state backends
+    /// could make two instances disagree on who has a factor.
     pub async fn new(
         config: &Config,
         upstream: &Upstream,
@@ -40,19 +40,22 @@ impl AuthServices {
     ) -> anyhow::Result<Self> {
         let auth = &config.auth;
         crate::store::check_backends_agree(&auth.store).map_err(|e| anyhow::anyhow!(e))?;
-        let key = auth.store.load_data_key()?;
-        let durable = DurableStore::open_sqlite(&auth.store.sqlite_path, key).map_err(|e| {
-            anyhow::anyhow!(
-                "auth.store.sqlite_path ({}): {e}",
-                auth.store.sqlite_path.display()
-            )
-        })?;
+        let durable = auth
+            .store
+            .open_durable()
+            .await
+            .map_err(|e| anyhow::anyhow!("durable store: {e}"))?;
         // Rows an earlier version kept under another spelling (case, Unicode forms, a
         // bare name) move to their account now; aliases move at their next login, or
         // all at once with `users migrate-keys`.
         migrate_durable_keys(&durable, auth.login_domain.as_deref(), None)
             .await
-            .map_err(|e| anyhow::anyhow!("auth.store.sqlite_path: identity migration: {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "durable store ({}): identity migration: {e}",
+                    durable.location()
+                )
+            })?;
         let short = auth
             .store
             .open_short(Clock::System)

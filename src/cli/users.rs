@@ -152,15 +152,13 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-pub(super) fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
-    let store = &cfg.auth.store;
-    let key = store
-        .load_data_key()
-        .map_err(|e| anyhow!("clé de données (auth.store.data_key_file) : {e}"))?;
-    DurableStore::open_sqlite(&store.sqlite_path, key).map_err(|e| {
+/// The durable store the gateway uses (`auth.store.durable_backend`), migrated and
+/// checked against the data key like at start.
+pub(super) async fn open_durable(cfg: &Config) -> anyhow::Result<DurableStore> {
+    cfg.auth.store.open_durable().await.map_err(|e| {
         anyhow!(
-            "base {} (auth.store.sqlite_path) : {e}",
-            store.sqlite_path.display()
+            "base de sécurité ({}) : {e}",
+            cfg.auth.store.durable_backend.as_str()
         )
     })
 }
@@ -284,7 +282,7 @@ async fn set_contact(config: &Path, user: &str, email: &str) -> anyhow::Result<E
         .and_then(|e| check_not_self(&user, &e).map(|()| e))
         .map_err(|why| anyhow!("adresse e-mail invalide {email:?} : {why}"))?;
     store_knows_account(resolver.as_ref(), &user).await?;
-    let durable = open_durable(&cfg)?;
+    let durable = open_durable(&cfg).await?;
     let before = durable.get(&user).await?.contact_email;
     if before.as_deref() == Some(email.as_str()) {
         println!("contact de {user} : {email} (inchangé)");
@@ -328,7 +326,7 @@ async fn store_knows_account(resolver: Option<&AccountResolver>, user: &str) -> 
 async fn reset_otp(config: &Path, user: &str) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
     let user = user_of(&cfg, resolver_of(&cfg)?.as_ref(), user).await?;
-    let durable = open_durable(&cfg)?;
+    let durable = open_durable(&cfg).await?;
     let before = durable.get(&user).await?;
     durable.clear_second_factor(&user).await?;
     let had =
@@ -584,10 +582,13 @@ async fn import(config: &Path, file: &Path, dry_run: bool) -> anyhow::Result<Exi
         Box::new(BufReader::with_capacity(1 << 16, f))
     };
     // A dry run never creates the database file.
-    let durable = if dry_run && !cfg.auth.store.sqlite_path.exists() {
+    let durable = if dry_run
+        && cfg.auth.store.durable_backend == crate::store::DurableBackend::Sqlite
+        && !cfg.auth.store.sqlite_path.exists()
+    {
         None
     } else {
-        Some(open_durable(&cfg)?)
+        Some(open_durable(&cfg).await?)
     };
     let target = match (&durable, dry_run) {
         (Some(d), false) => ImportTarget::Store(d),
@@ -679,7 +680,7 @@ async fn unban(
 
 async fn migrate_keys(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    let durable = open_durable(&cfg)?;
+    let durable = open_durable(&cfg).await?;
     let resolver = resolver_of(&cfg)?;
     if resolver.is_none() {
         println!(

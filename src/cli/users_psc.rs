@@ -40,7 +40,7 @@ pub async fn link(cfg: &Config, identifier: &str, user: &str) -> anyhow::Result<
             "attention : [auth.psc] n'est pas configuré ; le lien servira quand il le sera"
         ),
     }
-    let durable = open_durable(cfg)?;
+    let durable = open_durable(cfg).await?;
     let before = durable.psc_override(id).await?;
     durable.set_psc_override(id, &user).await?;
     AuditEvent::new("psc.link")
@@ -56,7 +56,7 @@ pub async fn link(cfg: &Config, identifier: &str, user: &str) -> anyhow::Result<
 
 pub async fn unlink(cfg: &Config, identifier: &str) -> anyhow::Result<ExitCode> {
     let id = check_identifier(identifier)?;
-    let durable = open_durable(cfg)?;
+    let durable = open_durable(cfg).await?;
     if durable.remove_psc_override(id).await? {
         AuditEvent::new("psc.unlink")
             .detail(json!({"identifier": id}))
@@ -69,7 +69,7 @@ pub async fn unlink(cfg: &Config, identifier: &str) -> anyhow::Result<ExitCode> 
 }
 
 pub async fn list(cfg: &Config) -> anyhow::Result<ExitCode> {
-    let links = open_durable(cfg)?.psc_overrides().await?;
+    let links = open_durable(cfg).await?.psc_overrides().await?;
     if links.is_empty() {
         println!("aucun lien Pro Santé Connect");
     }

@@ -10,9 +10,7 @@
 use super::{pem, Config, LenientLoad, Problem};
 use crate::auth::clock::Clock;
 use crate::policy::store::LoadError;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 
 /// What loading and checking a configuration file found.
 pub struct Outcome {
@@ -302,47 +300,15 @@ fn check_user_password_file(path: &Path) -> Result<(), String> {
     }
 }
 
-/// A check of the durable store, run after the others.
-pub type StoreCheck =
-    for<'a> fn(&'a Config) -> Pin<Box<dyn Future<Output = Vec<Problem>> + Send + 'a>>;
-
-/// The durable store's start checks. **Plug-in point**: a backend adds its checks
-/// to [`DURABLE_STORE_CHECKS`] (schema version not newer than the binary, data key
-/// matching the stored check value, server reachable…).
-pub const DURABLE_STORE_CHECKS: &[StoreCheck] = &[|c| Box::pin(sqlite_location(c))];
-
+/// The durable store's start checks, as `serve` meets them: SQLite directory or
+/// PostgreSQL server reachable, schema not newer than the binary, data key matching the
+/// stored check value (`store::durable::preflight`; nothing is written).
 async fn durable_store(c: &Config) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for check in DURABLE_STORE_CHECKS {
-        out.extend(check(c).await);
-    }
-    out
-}
-
-/// The SQLite file's directory must exist (SQLite creates the file, not the
-/// directory); an existing path must be a file.
-async fn sqlite_location(c: &Config) -> Vec<Problem> {
-    let path = &c.auth.store.sqlite_path;
-    let key = "auth.store.sqlite_path";
-    if path.exists() && !path.is_file() {
-        return vec![Problem::error(
-            key,
-            format!("{} exists and is not a file", path.display()),
-        )];
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        return vec![Problem::error(
-            key,
-            format!(
-                "directory {} does not exist (create it, owned by the gateway's user; \
-                 the systemd unit's StateDirectory= does)",
-                dir.display()
-            ),
-        )];
-    }
-    Vec::new()
+    c.auth
+        .store
+        .durable_preflight()
+        .await
+        .iter()
+        .map(|l| Problem::from_line(l))
+        .collect()
 }

@@ -4,12 +4,11 @@
 
 pub mod crypto;
 pub mod durable;
-pub mod psc_overrides;
 pub mod redis;
 pub mod short;
 
 pub use crypto::{DataKey, SealedBox};
-pub use durable::{DurableStore, OtpChannel, Rekey, UserSecurity};
+pub use durable::{DurableBackend, DurableStore, OtpChannel, Rekey, UserSecurity};
 pub use short::ShortStore;
 
 use crate::auth::clock::Clock;
@@ -32,8 +31,30 @@ pub enum ShortBackend {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
+    /// Durable per-user security settings: `sqlite` (a local file, one instance) or
+    /// `postgres` (a server shared by several instances).
+    pub durable_backend: DurableBackend,
     /// SQLite file holding per-user security settings (created and migrated at start).
     pub sqlite_path: PathBuf,
+    /// PostgreSQL server for `durable_backend = "postgres"`:
+    /// `postgres://user@host:port/database` (`?host=/run/postgresql` for a unix socket).
+    /// TLS with certificate and host-name checks unless `sslmode=disable`, which is
+    /// accepted only for a loopback address or a unix socket. No password in the URL.
+    pub postgres_url: String,
+    /// PostgreSQL password; give it as `postgres_password_file`.
+    pub postgres_password: Option<Secret>,
+    /// PEM CA certificates for a PostgreSQL server with a private CA; system roots otherwise.
+    pub postgres_ca_file: Option<PathBuf>,
+    /// Most connections the instance opens to PostgreSQL (each instance has its own pool).
+    pub postgres_pool_size: usize,
+    /// Milliseconds to open a connection (TCP, TLS and authentication).
+    pub postgres_connect_timeout_ms: u64,
+    /// Milliseconds a request waits for a free pooled connection; past it the login
+    /// is refused (fail closed).
+    pub postgres_acquire_timeout_ms: u64,
+    /// Milliseconds one statement may run (`statement_timeout`, also enforced by the
+    /// gateway when the server does not answer).
+    pub postgres_statement_timeout_ms: u64,
     /// The 32-byte data key as 64 hex characters (encrypts TOTP secrets, keys
     /// recovery-code hashes). Required; give it as `data_key_file`, a file made with
     /// `openssl rand -hex 32`.
@@ -64,9 +85,17 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            durable_backend: DurableBackend::Sqlite,
             // The systemd unit's StateDirectory=; no relative path (it would depend on
             // the working directory). The demo and tests set their own.
             sqlite_path: PathBuf::from("/var/lib/mssante-gateway/state.sqlite3"),
+            postgres_url: "postgres://mssante_gateway@localhost:5432/mssante_gateway".into(),
+            postgres_password: None,
+            postgres_ca_file: None,
+            postgres_pool_size: 16,
+            postgres_connect_timeout_ms: 5000,
+            postgres_acquire_timeout_ms: 2000,
+            postgres_statement_timeout_ms: 5000,
             data_key: None,
             memory_max_entries: 1_000_000,
             short_backend: ShortBackend::Memory,
@@ -92,9 +121,17 @@ impl StoreConfig {
         }
     }
 
+    /// Checks the `[auth.store]` settings (both stores) without connecting; each
+    /// error names its key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = self.validate_short();
+        e.extend(self.validate_durable());
+        e
+    }
+
     /// Checks the short-store settings; each error names its key. Only the keys of
     /// the chosen `short_backend` are checked.
-    pub fn validate(&self) -> Vec<String> {
+    pub fn validate_short(&self) -> Vec<String> {
         let mut e = Vec::new();
         if self.short_backend == ShortBackend::Memory {
             if self.memory_max_entries == 0 {
@@ -129,7 +166,7 @@ impl StoreConfig {
     /// authenticates and checks the server version (6.2+) before returning, so a
     /// wrong URL, password or an unreachable server is reported at start.
     pub async fn open_short(&self, clock: Clock) -> Result<ShortStore, StoreError> {
-        let errors = self.validate();
+        let errors = self.validate_short();
         if !errors.is_empty() {
             return Err(StoreError::Database(errors.join("; ")));
         }
@@ -146,17 +183,18 @@ impl StoreConfig {
 /// several instances (Redis) with a durable store each instance keeps to itself
 /// (SQLite) lets instance B see no factor — and enrol a new one with the password
 /// alone — for an account that enrolled on instance A. `check-config` and `serve`
-/// refuse that pair; a shared durable backend is what makes Redis acceptable (this is
-/// the one place to relax).
+/// refuse that pair; a shared durable backend (PostgreSQL,
+/// [`StoreConfig::durable_is_shared`]) is what makes Redis acceptable.
 pub fn check_backends_agree(cfg: &StoreConfig) -> Result<(), String> {
     match cfg.short_backend {
         ShortBackend::Memory => Ok(()),
+        ShortBackend::Redis if cfg.durable_is_shared() => Ok(()),
         ShortBackend::Redis => Err(format!(
             "auth.store.short_backend = \"redis\" shares sessions between instances, but \
              second factors stay in each instance's own SQLite file ({}): an instance \
              would not see a factor enrolled on another one and would let the password \
-             alone set a new one. Use short_backend = \"memory\" until a shared durable \
-             store is configured",
+             alone set a new one. Use durable_backend = \"postgres\" (shared by every \
+             instance), or short_backend = \"memory\" for a single instance",
             cfg.sqlite_path.display()
         )),
     }
@@ -176,10 +214,57 @@ pub enum StoreError {
     Crypto(String),
     #[error("data key: {0}")]
     Key(String),
+    /// A setting is unusable (the message names it).
+    #[error("{0}")]
+    Config(String),
+    /// The store cannot be reached or did not answer in time; callers fail closed
+    /// (503 page, SOAP fault) and the next request tries again.
+    #[error("durable store unavailable: {0}")]
+    Unavailable(String),
+    #[error(
+        "auth.store: the database schema is at version {found}, newer than this binary \
+         knows ({known}): a newer mssante-gateway upgraded it. Run that version, or restore \
+         the backup taken before the upgrade"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    /// The data key does not open what the store holds (message names the setting).
+    #[error("auth.store.data_key_file: {0}")]
+    DataKeyMismatch(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Database(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.is_closed() || e.as_db_error().is_none() {
+            StoreError::Unavailable(durable::postgres::describe(&e))
+        } else {
+            StoreError::Database(durable::postgres::describe(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_needs_a_shared_durable_store() {
+        let mut c = StoreConfig::default();
+        assert!(check_backends_agree(&c).is_ok(), "memory + sqlite");
+        c.short_backend = ShortBackend::Redis;
+        let err = check_backends_agree(&c).unwrap_err();
+        assert!(
+            err.contains("SQLite") && err.contains("durable_backend"),
+            "{err}"
+        );
+        c.durable_backend = DurableBackend::Postgres;
+        assert!(check_backends_agree(&c).is_ok(), "redis + postgres");
+        c.short_backend = ShortBackend::Memory;
+        assert!(check_backends_agree(&c).is_ok(), "memory + postgres");
     }
 }

@@ -6,6 +6,7 @@
 //! race for fixed ports.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod smtp;
 pub mod webdriver;
 

@@ -530,7 +530,8 @@ async fn rows_under_other_spellings_are_migrated_or_refused() {
 // ---- class 8: two instances agree on who has a factor ------------------------------
 
 /// A shared short-lived store (Redis) with each instance's own SQLite file is refused
-/// by `check-config` and `serve`: instance B would not see A's enrolments.
+/// by `check-config` and `serve`: instance B would not see A's enrolments. With a
+/// shared durable store (PostgreSQL) the pair is accepted.
 #[tokio::test]
 async fn two_gateways_sharing_redis_with_their_own_sqlite_are_refused_at_start() {
     let redis = transport::Redis::start();
@@ -558,6 +559,24 @@ async fn two_gateways_sharing_redis_with_their_own_sqlite_are_refused_at_start()
         assert!(!serve.status.success(), "instance {n}: serve started");
         assert!(err.contains("short_backend"), "{err}");
     }
+    // A durable store every instance shares (PostgreSQL) is what makes Redis safe: the
+    // pair passes the rule (the pre-flight still reports the server it cannot reach).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    let extra = format!(
+        "[auth.store]\nshort_backend = \"redis\"\nredis_url = \"{}\"\n\
+         durable_backend = \"postgres\"\n\
+         postgres_url = \"postgres://gw@127.0.0.1:5432/gw?sslmode=disable\"\n",
+        redis.url()
+    );
+    std::fs::write(&config, gateway_config_in(&sb.url(""), &extra, dir.path())).unwrap();
+    let check = run_binary(&["check-config", config.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        !err.contains("short_backend"),
+        "Redis with PostgreSQL refused by the rule: {err}"
+    );
+    assert!(err.contains("auth.store.postgres_url"), "{err}");
 }
 
 /// In every configuration: when the node cannot read the durable store it cannot be
